@@ -1,0 +1,537 @@
+//! `provguard`: catch anomalous identity provisioning on a laptop, no AWS needed.
+
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use provguard_core::context::{self, Approval, ChangeWindow};
+use provguard_core::normalize::{Normalized, split_input};
+use provguard_core::store::{
+    ContextImport, ContextStore, DeadLetterStore, EventStore, SqliteStore, VerdictStore,
+};
+use provguard_core::{Config, Mode, Normalizer, Pipeline, Stats, Verdict};
+
+mod demo;
+mod table;
+
+#[derive(Debug, Parser)]
+#[command(name = "provguard", version, about = "Catch anomalous identity provisioning", long_about = None)]
+struct Cli {
+    /// Configuration file (TOML): privilege tiers, thresholds, extra mappings.
+    #[arg(long, global = true, env = "PROVGUARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Learn a bundled demo organisation, replay a day with planted anomalies, print the alerts.
+    Demo {
+        /// Where to keep the demo's state (replaced on every run).
+        #[arg(long, default_value = "provguard-demo.db")]
+        state: PathBuf,
+    },
+    /// Load business context (directory, approvals, change windows, own domains).
+    #[command(subcommand)]
+    Context(ContextCmd),
+    /// Learn baselines from history without scoring or alerting.
+    Learn {
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Score then learn each event in input order; one verdict JSON line per event on stdout.
+    Ingest {
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Recompute baselines from the stored event log.
+    Rebaseline {
+        #[arg(long)]
+        state: PathBuf,
+        /// End of the rolling window (RFC 3339); default: now.
+        #[arg(long)]
+        now: Option<DateTime<Utc>>,
+        /// Length of the rolling window, days.
+        #[arg(long, default_value_t = 180)]
+        window_days: i64,
+    },
+    /// List alerts from the audit trail (JSON lines).
+    Alerts {
+        #[arg(long)]
+        state: PathBuf,
+        /// Only alerts for events at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<DateTime<Utc>>,
+        /// Print a table instead of JSON lines.
+        #[arg(long)]
+        table: bool,
+    },
+    /// Explain one event's verdict: reasons, context and its event history.
+    Explain {
+        #[arg(long)]
+        state: PathBuf,
+        event_id: String,
+        /// Print the verdict as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Normalize input without storing anything; prints the events as a JSON array.
+    Normalize {
+        #[arg(long)]
+        source: Option<String>,
+        /// Extra source: NAME=path/to/mapping.vrl (repeatable).
+        #[arg(long = "mapping", value_name = "NAME=FILE")]
+        mappings: Vec<String>,
+        /// Ingest time for sources whose records carry no time (RFC 3339).
+        #[arg(long)]
+        now: Option<DateTime<Utc>>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List dead-lettered records with their reasons (JSON lines), for inspection or replay.
+    DeadLetters {
+        #[arg(long)]
+        state: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ContextCmd {
+    /// Import context files; each given kind replaces what the state held.
+    Import {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long)]
+        directory: Option<PathBuf>,
+        #[arg(long)]
+        approvals: Option<PathBuf>,
+        #[arg(long = "change-windows")]
+        change_windows: Option<PathBuf>,
+        #[arg(long)]
+        domains: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct InputArgs {
+    /// State file (SQLite); created if missing.
+    #[arg(long)]
+    state: PathBuf,
+    /// Normalizer to use instead of detecting the source from each event's shape.
+    #[arg(long)]
+    source: Option<String>,
+    /// Extra source: NAME=path/to/mapping.vrl (repeatable).
+    #[arg(long = "mapping", value_name = "NAME=FILE")]
+    mappings: Vec<String>,
+    /// Ingest time (RFC 3339) for sources whose records carry no time; default: now.
+    #[arg(long)]
+    now: Option<DateTime<Utc>>,
+    /// Input files: JSON Lines, a JSON array, one JSON object, a CloudTrail log file (.gz too),
+    /// an Okta Event Hook delivery. `-` reads standard input.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PROVGUARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config> {
+    Ok(match path {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    })
+}
+
+/// Compiles the bundled programs plus configured and command-line mappings.
+fn build_normalizer(cfg: &Config, flags: &[String]) -> Result<Normalizer> {
+    let mut mappings: Vec<(String, String)> = Vec::new();
+    let mut add = |name: &str, file: &Path| -> Result<()> {
+        let src = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read mapping `{name}` from {}", file.display()))?;
+        mappings.retain(|(n, _)| n != name);
+        mappings.push((name.to_owned(), src));
+        Ok(())
+    };
+    for (name, file) in &cfg.mappings {
+        add(name, file)?;
+    }
+    for flag in flags {
+        let Some((name, file)) = flag.split_once('=') else {
+            bail!("--mapping expects NAME=FILE, got `{flag}`");
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            bail!("--mapping name `{name}` must be letters, digits, `_` or `-`");
+        }
+        add(name, Path::new(file))?;
+    }
+    Ok(Normalizer::new(&mappings, cfg.privileges.clone())?)
+}
+
+fn open_store(path: &Path) -> Result<SqliteStore> {
+    Ok(SqliteStore::open(path)?)
+}
+
+/// Reads every input up front so a missing file fails before anything is processed.
+fn read_inputs(files: &[PathBuf]) -> Result<Vec<(String, Vec<u8>)>> {
+    for f in files {
+        if f.as_os_str() != "-" && !f.is_file() {
+            bail!("input file {} does not exist or is not a file", f.display());
+        }
+    }
+    let mut out = Vec::new();
+    for f in files {
+        if f.as_os_str() == "-" {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .lock()
+                .read_to_end(&mut buf)
+                .context("cannot read standard input")?;
+            out.push(("-".to_owned(), buf));
+        } else {
+            let bytes =
+                std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+            out.push((f.display().to_string(), bytes));
+        }
+    }
+    Ok(out)
+}
+
+fn check_source(normalizer: &Normalizer, source: Option<&str>) -> Result<()> {
+    if let Some(s) = source {
+        if !normalizer.has_source(s) {
+            bail!(
+                "unknown --source `{s}` (bundled: cloudtrail, okta, entra, gworkspace, scim; add others with --mapping {s}=FILE.vrl)"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn progress(total: u64) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if !std::io::stderr().is_terminal() || total < 2 {
+        pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} files {wide_msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    pb
+}
+
+fn summary(stats: &Stats) -> String {
+    format!(
+        "{} records: {} events ({} verdicts, {} alerts, {} learned, {} duplicates skipped), {} dropped (not provisioning), {} dead-lettered",
+        stats.records,
+        stats.events,
+        stats.verdicts,
+        stats.alerts,
+        stats.learned,
+        stats.duplicates,
+        stats.dropped,
+        stats.dead_lettered
+    )
+}
+
+fn run_input(cli_config: Option<&Path>, input: &InputArgs, mode: Mode) -> Result<ExitCode> {
+    let cfg = load_config(cli_config)?;
+    let normalizer = build_normalizer(&cfg, &input.mappings)?;
+    check_source(&normalizer, input.source.as_deref())?;
+    let inputs = read_inputs(&input.files)?;
+    let store = open_store(&input.state)?;
+    let mut pipeline = Pipeline::new(store, normalizer, cfg.detect.clone())?;
+    let now = input.now.unwrap_or_else(Utc::now);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut write_err: Option<std::io::Error> = None;
+    let mut stats = Stats::default();
+    let pb = progress(inputs.len() as u64);
+    for (name, bytes) in &inputs {
+        pb.set_message(name.clone());
+        let s = pipeline.process_bytes(bytes, input.source.as_deref(), mode, now, &mut |v| {
+            if write_err.is_none() {
+                let line = serde_json::to_string(v).unwrap_or_default();
+                if let Err(e) = writeln!(out, "{line}") {
+                    write_err = Some(e);
+                }
+            }
+        })?;
+        stats.add(&s);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    if let Some(e) = write_err {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e).context("cannot write verdicts to stdout");
+        }
+    }
+    out.flush().ok();
+    let mut stderr = std::io::stderr().lock();
+    writeln!(stderr, "{}", summary(&stats))?;
+    if stats.dead_lettered > 0 {
+        writeln!(
+            stderr,
+            "dead-lettered records are kept with their reasons: provguard dead-letters --state {}",
+            input.state.display()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let config = cli.config.as_deref();
+    match cli.command {
+        Command::Demo { state } => demo::run(config, &state),
+        Command::Context(ContextCmd::Import {
+            state,
+            directory,
+            approvals,
+            change_windows,
+            domains,
+        }) => {
+            if directory.is_none() && approvals.is_none() && change_windows.is_none() && domains.is_none() {
+                bail!("nothing to import: give --directory, --approvals, --change-windows and/or --domains");
+            }
+            let import = read_context(
+                directory.as_deref(),
+                approvals.as_deref(),
+                change_windows.as_deref(),
+                domains.as_deref(),
+            )?;
+            let store = open_store(&state)?;
+            store.import_context(&import)?;
+            let mut stderr = std::io::stderr().lock();
+            writeln!(stderr, "{}", describe_import(&import))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Learn { input } => run_input(config, &input, Mode::Learn),
+        Command::Ingest { input } => run_input(config, &input, Mode::Score),
+        Command::Rebaseline {
+            state,
+            now,
+            window_days,
+        } => {
+            if window_days <= 0 {
+                bail!("--window-days must be positive");
+            }
+            let cfg = load_config(config)?;
+            let normalizer = build_normalizer(&cfg, &[])?;
+            let mut pipeline = Pipeline::new(open_store(&state)?, normalizer, cfg.detect)?;
+            let now = now.unwrap_or_else(Utc::now);
+            let (used, left_out, scopes) = pipeline.rebaseline(now, window_days)?;
+            let mut stderr = std::io::stderr().lock();
+            writeln!(
+                stderr,
+                "rebaselined {scopes} scopes from {used} events ({left_out} alerting events left out) over {window_days} days ending {}",
+                now.to_rfc3339()
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Alerts {
+            state,
+            since,
+            table: as_table,
+        } => {
+            let store = open_store(&state)?;
+            let alerts = store.alerts(since)?;
+            let mut out = std::io::stdout().lock();
+            if as_table {
+                writeln!(out, "{}", table::alerts(&alerts))?;
+            } else {
+                for v in &alerts {
+                    writeln!(out, "{}", serde_json::to_string(v)?)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain {
+            state,
+            event_id,
+            json,
+        } => {
+            let store = open_store(&state)?;
+            let Some(v) = store.verdict(&event_id)? else {
+                if store.has_event(&event_id)? {
+                    bail!("event {event_id} was learned from history and has no verdict");
+                }
+                bail!("no event {event_id} in {}", state.display());
+            };
+            let event = store.event(&event_id)?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                writeln!(out, "{}", table::explain(&v, event.as_ref()))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Normalize {
+            source,
+            mappings,
+            now,
+            files,
+        } => normalize(config, source.as_deref(), &mappings, now, &files),
+        Command::DeadLetters { state } => {
+            let store = open_store(&state)?;
+            let mut out = std::io::stdout().lock();
+            for d in store.dead_letters()? {
+                writeln!(out, "{}", serde_json::to_string(&d)?)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn normalize(
+    config: Option<&Path>,
+    source: Option<&str>,
+    mappings: &[String],
+    now: Option<DateTime<Utc>>,
+    files: &[PathBuf],
+) -> Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let mut normalizer = build_normalizer(&cfg, mappings)?;
+    check_source(&normalizer, source)?;
+    let now = now.unwrap_or_else(Utc::now);
+    let mut events = Vec::new();
+    let mut stderr = std::io::stderr().lock();
+    let mut failed = false;
+    for (name, bytes) in read_inputs(files)? {
+        for piece in split_input(&bytes) {
+            match piece {
+                Ok(record) => match normalizer.normalize(&record, source, now) {
+                    Normalized::Events(evs) => events.extend(evs),
+                    Normalized::Dropped { source, reason } => {
+                        writeln!(stderr, "{name}: dropped ({source}): {reason}")?;
+                    }
+                    Normalized::DeadLetter { source, reason } => {
+                        failed = true;
+                        writeln!(
+                            stderr,
+                            "{name}: dead letter ({}): {reason}",
+                            source.as_deref().unwrap_or("?")
+                        )?;
+                    }
+                },
+                Err(bad) => {
+                    failed = true;
+                    writeln!(stderr, "{name}: dead letter: {}", bad.reason)?;
+                }
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", serde_json::to_string_pretty(&events)?)?;
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn open_text(path: &Path) -> Result<BufReader<std::fs::File>> {
+    Ok(BufReader::new(
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+    ))
+}
+
+fn read_context(
+    directory: Option<&Path>,
+    approvals: Option<&Path>,
+    change_windows: Option<&Path>,
+    domains: Option<&Path>,
+) -> Result<ContextImport> {
+    let mut import = ContextImport::default();
+    if let Some(p) = directory {
+        import.people = Some(context::read_directory(
+            &p.display().to_string(),
+            open_text(p)?,
+        )?);
+    }
+    if let Some(p) = approvals {
+        import.approvals = Some(context::read_jsonl::<Approval>(
+            &p.display().to_string(),
+            open_text(p)?,
+        )?);
+    }
+    if let Some(p) = change_windows {
+        import.change_windows = Some(context::read_jsonl::<ChangeWindow>(
+            &p.display().to_string(),
+            open_text(p)?,
+        )?);
+    }
+    if let Some(p) = domains {
+        let lines: Vec<String> = open_text(p)?
+            .lines()
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("cannot read {}", p.display()))?;
+        import.domains = Some(context::read_domains(lines.join("\n").as_bytes())?);
+    }
+    Ok(import)
+}
+
+fn describe_import(import: &ContextImport) -> String {
+    let mut parts = Vec::new();
+    if let Some(p) = &import.people {
+        parts.push(format!("{} people", p.len()));
+    }
+    if let Some(a) = &import.approvals {
+        parts.push(format!("{} approvals", a.len()));
+    }
+    if let Some(w) = &import.change_windows {
+        parts.push(format!("{} change windows", w.len()));
+    }
+    if let Some(d) = &import.domains {
+        parts.push(format!("{} domains", d.len()));
+    }
+    format!("imported {}", parts.join(", "))
+}
+
+/// Verdicts of one run, for the demo's table.
+pub(crate) fn collect_verdicts(
+    pipeline: &mut Pipeline<SqliteStore>,
+    bytes: &[u8],
+    mode: Mode,
+    now: DateTime<Utc>,
+) -> Result<(Stats, Vec<Verdict>)> {
+    let mut verdicts = Vec::new();
+    let stats = pipeline.process_bytes(bytes, None, mode, now, &mut |v| verdicts.push(v.clone()))?;
+    Ok((stats, verdicts))
+}
+
+pub(crate) use {describe_import as describe_context_import, summary as stats_summary};

@@ -1,0 +1,307 @@
+//! Rolling baselines: exponentially decayed counters per scope.
+//!
+//! A scope is "what this actor does", "what the actor's team/department does", "what is granted to
+//! a team/department" or "the whole tenant". Each holds decayed counts (half-life configurable,
+//! 30 days by default) referred to `t_ref`; adding an observation at `t` first decays the scope to
+//! `t`. Raw counts are kept beside the decayed ones so reasons can quote plain numbers. The online
+//! update and the scheduled rebaseline use the same [`Baseline::observe`], so both agree.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Privilege;
+
+/// Bins of the hour-of-week histogram (Monday 00:00 local = bin 0).
+pub const HOURS_PER_WEEK: usize = 168;
+
+/// A scope's key. Rendered as `tenant|kind|value`; stable, since stores key on it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ScopeKey(pub String);
+
+impl ScopeKey {
+    pub fn tenant(tenant: &str) -> Self {
+        ScopeKey(format!("{tenant}|tenant|"))
+    }
+    pub fn actor(tenant: &str, actor: &str) -> Self {
+        ScopeKey(format!("{tenant}|actor|{actor}"))
+    }
+    pub fn actor_team(tenant: &str, team: &str) -> Self {
+        ScopeKey(format!("{tenant}|actor_team|{}", team.to_lowercase()))
+    }
+    pub fn actor_department(tenant: &str, dept: &str) -> Self {
+        ScopeKey(format!("{tenant}|actor_dept|{}", dept.to_lowercase()))
+    }
+    pub fn target_team(tenant: &str, team: &str) -> Self {
+        ScopeKey(format!("{tenant}|target_team|{}", team.to_lowercase()))
+    }
+    pub fn target_department(tenant: &str, dept: &str) -> Self {
+        ScopeKey(format!("{tenant}|target_dept|{}", dept.to_lowercase()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// The tenant part of the key.
+    pub fn tenant_id(&self) -> &str {
+        self.0.split('|').next().unwrap_or_default()
+    }
+}
+
+/// A decayed counter with the raw count and first/last sighting (unix seconds).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counter {
+    pub w: f64,
+    pub n: u64,
+    pub first: i64,
+    pub last: i64,
+}
+
+/// What one event contributes to a scope.
+#[derive(Debug, Clone)]
+pub struct Observation<'a> {
+    pub time: i64,
+    /// Local hour of week of the actor.
+    pub hour_of_week: usize,
+    pub privilege: Privilege,
+    /// `kind:name` of the entitlement, for grants.
+    pub entitlement: Option<&'a str>,
+    pub channel: &'a str,
+    /// Events the actor had made before this one (from the actor's own scope).
+    pub actor_prior_events: u64,
+}
+
+/// Which parts of a scope an observation feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    pub entitlements: bool,
+    pub hours: bool,
+    pub channels: bool,
+    pub principals: bool,
+}
+
+impl Parts {
+    pub const ALL: Parts = Parts {
+        entitlements: true,
+        hours: true,
+        channels: true,
+        principals: true,
+    };
+}
+
+/// One scope's learned behaviour.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Time the decayed weights refer to (unix seconds).
+    pub t_ref: i64,
+    /// All observed events.
+    pub events: Counter,
+    /// Observed grants (entitlement-carrying grant actions).
+    pub grants: Counter,
+    /// Grants per entitlement key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub entitlements: BTreeMap<String, Counter>,
+    /// Hour-of-week histograms per privilege tier.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hours: BTreeMap<Privilege, Vec<f64>>,
+    /// Channels used, keyed `tier:channel`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub channels: BTreeMap<String, f64>,
+    /// Distinct actors seen (tenant scope).
+    #[serde(default)]
+    pub actors: u64,
+    /// Actors seen exactly once (tenant scope), for Good–Turing estimates of novelty.
+    #[serde(default)]
+    pub actors_once: u64,
+}
+
+/// Decay factor for `dt` seconds at the given half-life.
+pub fn decay(dt_secs: i64, half_life_days: f64) -> f64 {
+    if dt_secs <= 0 {
+        return 1.0;
+    }
+    0.5f64.powf(dt_secs as f64 / (half_life_days * 86_400.0))
+}
+
+impl Baseline {
+    /// Decays every weight to time `t` (never backwards).
+    pub fn decay_to(&mut self, t: i64, half_life_days: f64) {
+        if t <= self.t_ref {
+            return;
+        }
+        if self.t_ref == 0 {
+            self.t_ref = t;
+            return;
+        }
+        let f = decay(t - self.t_ref, half_life_days);
+        self.t_ref = t;
+        self.events.w *= f;
+        self.grants.w *= f;
+        for c in self.entitlements.values_mut() {
+            c.w *= f;
+        }
+        for bins in self.hours.values_mut() {
+            for b in bins.iter_mut() {
+                *b *= f;
+            }
+        }
+        for w in self.channels.values_mut() {
+            *w *= f;
+        }
+    }
+
+    /// Adds one event. An event older than `t_ref` (out of order) is added with its own decay.
+    pub fn observe(&mut self, o: &Observation<'_>, parts: Parts, half_life_days: f64) {
+        self.decay_to(o.time, half_life_days);
+        let w = decay(self.t_ref - o.time, half_life_days);
+        bump(&mut self.events, w, o.time);
+        if let (true, Some(ent)) = (parts.entitlements, o.entitlement) {
+            bump(&mut self.grants, w, o.time);
+            bump(self.entitlements.entry(ent.to_owned()).or_default(), w, o.time);
+        }
+        if parts.hours {
+            let bins = self
+                .hours
+                .entry(o.privilege)
+                .or_insert_with(|| vec![0.0; HOURS_PER_WEEK]);
+            bins[o.hour_of_week % HOURS_PER_WEEK] += w;
+        }
+        if parts.channels {
+            *self
+                .channels
+                .entry(format!("{}:{}", o.privilege.as_str(), o.channel))
+                .or_default() += w;
+        }
+        if parts.principals {
+            match o.actor_prior_events {
+                0 => {
+                    self.actors += 1;
+                    self.actors_once += 1;
+                }
+                1 => self.actors_once = self.actors_once.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+
+    /// Decayed weight of the histogram of a tier.
+    pub fn hours_total(&self, tier: Privilege) -> f64 {
+        self.hours.get(&tier).map_or(0.0, |b| b.iter().sum())
+    }
+
+    /// Weight of an hour of week and its two neighbours, and the p-value of seeing an hour at
+    /// least as rare: the share of the mass in bins whose (smoothed) weight is ≤ this one's.
+    pub fn hour_rarity(&self, tier: Privilege, how: usize) -> Option<(f64, f64, f64)> {
+        let bins = self.hours.get(&tier)?;
+        let total: f64 = bins.iter().sum();
+        if total <= 0.0 {
+            return None;
+        }
+        let smooth = |h: usize| {
+            bins[(h + HOURS_PER_WEEK - 1) % HOURS_PER_WEEK]
+                + bins[h % HOURS_PER_WEEK]
+                + bins[(h + 1) % HOURS_PER_WEEK]
+        };
+        let here = smooth(how);
+        // Mass of bins as rare as this one or rarer, plus one pseudo-observation (this event).
+        let rare_mass: f64 = (0..HOURS_PER_WEEK)
+            .filter(|&h| smooth(h) <= here + 1e-9)
+            .map(|h| bins[h])
+            .sum();
+        let p = ((rare_mass + 1.0) / (total + 1.0)).min(1.0);
+        Some((here, total, p))
+    }
+
+    /// Share of the tier's events that used this channel.
+    pub fn channel_share(&self, tier: Privilege, channel: &str) -> (f64, f64) {
+        let prefix = format!("{}:", tier.as_str());
+        let total: f64 = self
+            .channels
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, w)| w)
+            .sum();
+        let here = self
+            .channels
+            .get(&format!("{prefix}{channel}"))
+            .copied()
+            .unwrap_or(0.0);
+        (here, total)
+    }
+
+    /// Good–Turing estimate of the chance that the next event comes from an actor never seen:
+    /// actors seen exactly once over all events.
+    pub fn new_principal_probability(&self) -> Option<(u64, u64, f64)> {
+        let total = self.events.n;
+        if total == 0 {
+            return None;
+        }
+        let singletons = self.actors_once;
+        Some((singletons, total, (singletons as f64 + 1.0) / (total as f64 + 2.0)))
+    }
+
+    /// Good–Turing estimate for a never-granted entitlement.
+    pub fn new_entitlement_probability(&self) -> (u64, u64, f64) {
+        let singletons = self.entitlements.values().filter(|c| c.n == 1).count() as u64;
+        let total = self.grants.n;
+        (singletons, total, (singletons as f64 + 1.0) / (total as f64 + 2.0))
+    }
+}
+
+fn bump(c: &mut Counter, w: f64, t: i64) {
+    c.w += w;
+    c.n += 1;
+    if c.first == 0 || t < c.first {
+        c.first = t;
+    }
+    c.last = c.last.max(t);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(time: i64, how: usize, ent: Option<&str>) -> Observation<'_> {
+        Observation {
+            time,
+            hour_of_week: how,
+            privilege: Privilege::Admin,
+            entitlement: ent,
+            channel: "console",
+            actor_prior_events: 5,
+        }
+    }
+
+    #[test]
+    fn weights_halve_after_one_half_life() {
+        let mut b = Baseline::default();
+        b.observe(&obs(1_000_000, 10, Some("policy:x")), Parts::ALL, 30.0);
+        b.decay_to(1_000_000 + 30 * 86_400, 30.0);
+        assert!((b.events.w - 0.5).abs() < 1e-9);
+        assert!((b.entitlements["policy:x"].w - 0.5).abs() < 1e-9);
+        assert_eq!(b.events.n, 1);
+    }
+
+    #[test]
+    fn out_of_order_events_are_weighted_by_their_age() {
+        let mut b = Baseline::default();
+        b.observe(&obs(2_000_000 + 30 * 86_400, 0, None), Parts::ALL, 30.0);
+        b.observe(&obs(2_000_000, 0, None), Parts::ALL, 30.0);
+        assert!((b.events.w - 1.5).abs() < 1e-9);
+        assert_eq!(b.events.first, 2_000_000);
+    }
+
+    #[test]
+    fn a_never_seen_hour_is_rare_and_a_busy_one_is_not() {
+        let mut b = Baseline::default();
+        for i in 0..100 {
+            // Weekdays 09:00-17:00.
+            let how = (i % 5) * 24 + 9 + (i % 8);
+            b.observe(&obs(1_000_000 + i as i64, how, None), Parts::ALL, 30.0);
+        }
+        let (_, total, p_night) = b.hour_rarity(Privilege::Admin, 5 * 24 + 2).unwrap();
+        assert!((total - 100.0).abs() < 0.1);
+        assert!(p_night < 0.02, "{p_night}");
+        let (_, _, p_day) = b.hour_rarity(Privilege::Admin, 24 + 12).unwrap();
+        assert!(p_day > 0.3, "{p_day}");
+    }
+}

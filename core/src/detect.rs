@@ -1,0 +1,1024 @@
+//! Detectors: each compares one aspect of an event with its baseline and yields a p-value (the
+//! chance of something at least this unusual under normal behaviour) and a sentence with the
+//! numbers behind it. Baselines back off actor → team → department → tenant; a scope speaks only
+//! once it holds `min_evidence` (decayed) observations, so an immature baseline cannot page alone.
+//!
+//! Findings are combined with the Cauchy combination test, which stays valid when detectors are
+//! correlated (they are: a rare grant is often also off-hours). Scoring is a pure function of the
+//! event, the baselines, the recent event log, the context and the configuration.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::baseline::{Baseline, Observation, Parts, ScopeKey};
+use crate::context::{Context, Person};
+use crate::email;
+use crate::event::{Action, Event, EventSummary, Outcome, PrincipalKind, Privilege};
+use crate::verdict::{ContextNote, Reason, Severity, Verdict};
+
+/// Thresholds and windows. Defaults are documented in the README.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectConfig {
+    /// Half-life of baseline weights, days.
+    pub half_life_days: f64,
+    /// Decayed observations a scope needs before it may speak.
+    pub min_evidence: f64,
+    /// A detector reports a finding when its p-value is at or below this.
+    pub finding_p: f64,
+    /// Score at or above which a verdict alerts (50 = medium).
+    pub alert_score: u8,
+    /// Time zone for actors without a directory time zone (IANA name).
+    pub tenant_timezone: String,
+    /// Window for volume bursts, minutes.
+    pub burst_window_minutes: i64,
+    /// Fewest events in the window that can make a burst.
+    pub burst_min_events: usize,
+    /// Window between account creation and a privileged grant for `escalation_chain`, minutes.
+    pub escalation_window_minutes: i64,
+    /// An actor unseen for this long is dormant, days.
+    pub dormant_days: i64,
+    /// Days around a directory `start_date` that count as onboarding (before, after).
+    pub onboarding_days_before: i64,
+    pub onboarding_days_after: i64,
+    /// Break-glass accounts: their grants are never discounted.
+    pub break_glass: Vec<String>,
+    /// Days of event history attached to alerts.
+    pub history_days: i64,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            half_life_days: 30.0,
+            min_evidence: 20.0,
+            finding_p: 0.05,
+            alert_score: 50,
+            tenant_timezone: "UTC".into(),
+            burst_window_minutes: 10,
+            burst_min_events: 5,
+            escalation_window_minutes: 60,
+            dormant_days: 90,
+            onboarding_days_before: 14,
+            onboarding_days_after: 30,
+            break_glass: Vec::new(),
+            history_days: 30,
+        }
+    }
+}
+
+impl DetectConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.tenant_timezone.parse::<Tz>().is_err() {
+            return Err(format!(
+                "tenant_timezone `{}` is not an IANA time zone",
+                self.tenant_timezone
+            ));
+        }
+        if !(self.half_life_days > 0.0) {
+            return Err("half_life_days must be positive".into());
+        }
+        if !(self.finding_p > 0.0 && self.finding_p < 1.0) {
+            return Err("finding_p must be between 0 and 1".into());
+        }
+        Ok(())
+    }
+
+    fn tz(&self) -> Tz {
+        self.tenant_timezone.parse().unwrap_or(Tz::UTC)
+    }
+}
+
+/// Rule-based findings carry fixed, documented p-values (calibrated in the evaluation harness).
+mod prior {
+    pub const MISSING_APPROVAL: f64 = 0.01;
+    pub const LOOKALIKE: f64 = 0.0005;
+    pub const TYPO: f64 = 0.005;
+    pub const EXTERNAL: f64 = 0.01;
+    pub const SELF_GRANT_ADMIN: f64 = 0.0005;
+    pub const SELF_GRANT: f64 = 0.005;
+    pub const ESCALATION: f64 = 0.001;
+    pub const DORMANT: f64 = 0.01;
+}
+
+/// An event joined with its directory context, computed once.
+#[derive(Debug, Clone)]
+pub struct Enriched<'a> {
+    pub event: &'a Event,
+    pub actor: Option<&'a Person>,
+    pub target: Option<&'a Person>,
+    pub actor_key: String,
+    pub target_key: String,
+    pub actor_team: Option<String>,
+    pub actor_department: Option<String>,
+    pub target_team: Option<String>,
+    pub target_department: Option<String>,
+    pub tz: Tz,
+    pub local_time: DateTime<Tz>,
+    pub hour_of_week: usize,
+    pub entitlement_key: Option<String>,
+}
+
+pub fn enrich<'a>(event: &'a Event, ctx: &'a Context, cfg: &DetectConfig) -> Enriched<'a> {
+    let ids = |email: &'a Option<String>, id: &'a Option<String>, name: &'a Option<String>| {
+        [email, id, name]
+            .into_iter()
+            .filter_map(|s| s.as_deref())
+            .collect::<Vec<_>>()
+    };
+    let actor = ctx.person(ids(&event.actor.email, &event.actor.id, &event.actor.name));
+    let target = ctx.person(ids(&event.target.email, &event.target.id, &event.target.name));
+    let tz = actor
+        .and_then(|p| p.timezone.as_deref())
+        .and_then(|t| t.parse::<Tz>().ok())
+        .unwrap_or_else(|| cfg.tz());
+    let local_time = tz.from_utc_datetime(&event.time.naive_utc());
+    let hour_of_week =
+        local_time.weekday().num_days_from_monday() as usize * 24 + local_time.hour() as usize;
+    let entitlement_key = event
+        .entitlement
+        .as_ref()
+        .filter(|_| event.action.is_grant())
+        .map(|e| e.key());
+    Enriched {
+        event,
+        actor,
+        target,
+        actor_key: event.actor_key(),
+        target_key: event.target_key(),
+        actor_team: actor.and_then(|p| p.team.clone()),
+        actor_department: actor.and_then(|p| p.department.clone()),
+        target_team: target.and_then(|p| p.team.clone()),
+        target_department: event
+            .target
+            .department
+            .clone()
+            .or_else(|| target.and_then(|p| p.department.clone())),
+        tz,
+        local_time,
+        hour_of_week,
+        entitlement_key,
+    }
+}
+
+/// The scopes an event reads and feeds, with the parts of each it feeds.
+pub fn scopes(e: &Enriched<'_>) -> Vec<(ScopeKey, Parts)> {
+    let t = e.event.tenant.as_str();
+    let only = |entitlements, hours| Parts {
+        entitlements,
+        hours,
+        channels: false,
+        principals: false,
+    };
+    let mut out = vec![
+        (ScopeKey::tenant(t), Parts::ALL),
+        (
+            ScopeKey::actor(t, &e.actor_key),
+            Parts {
+                principals: false,
+                ..Parts::ALL
+            },
+        ),
+    ];
+    if let Some(team) = &e.actor_team {
+        out.push((ScopeKey::actor_team(t, team), only(false, true)));
+    }
+    if let Some(d) = &e.actor_department {
+        out.push((ScopeKey::actor_department(t, d), only(false, true)));
+    }
+    if let Some(team) = &e.target_team {
+        out.push((ScopeKey::target_team(t, team), only(true, false)));
+    }
+    if let Some(d) = &e.target_department {
+        out.push((ScopeKey::target_department(t, d), only(true, false)));
+    }
+    out
+}
+
+/// Whether an event should feed baselines at all (successful, not a service side effect).
+pub fn learnable(e: &Event) -> bool {
+    e.outcome == Outcome::Success && e.channel != "service"
+}
+
+/// Adds an event to its baselines.
+pub fn learn(e: &Enriched<'_>, baselines: &mut HashMap<ScopeKey, Baseline>, cfg: &DetectConfig) {
+    if !learnable(e.event) {
+        return;
+    }
+    let actor_prior_events = baselines
+        .get(&ScopeKey::actor(&e.event.tenant, &e.actor_key))
+        .map_or(0, |b| b.events.n);
+    let obs = Observation {
+        time: e.event.time.timestamp(),
+        hour_of_week: e.hour_of_week,
+        privilege: e.event.privilege(),
+        entitlement: e.entitlement_key.as_deref(),
+        channel: &e.event.channel,
+        actor_prior_events,
+    };
+    for (key, parts) in scopes(e) {
+        baselines
+            .entry(key)
+            .or_default()
+            .observe(&obs, parts, cfg.half_life_days);
+    }
+}
+
+/// What the scorer may look at besides the event.
+#[derive(Debug)]
+pub struct Evidence<'a> {
+    pub baselines: &'a HashMap<ScopeKey, Baseline>,
+    /// The actor's events shortly before this one (newest last or any order).
+    pub actor_recent: &'a [EventSummary],
+    /// The target's events shortly before this one.
+    pub target_recent: &'a [EventSummary],
+    pub ctx: &'a Context,
+}
+
+#[derive(Debug, Clone)]
+struct Finding {
+    code: &'static str,
+    p: f64,
+    detail: String,
+    scope: Option<String>,
+    /// Never lowered by context (lookalike domains, admin self-grants, break-glass actors).
+    protected: bool,
+}
+
+impl Finding {
+    fn new(code: &'static str, p: f64, detail: String) -> Self {
+        Finding {
+            code,
+            p: p.clamp(1e-12, 1.0),
+            detail,
+            scope: None,
+            protected: false,
+        }
+    }
+    fn scope(mut self, s: String) -> Self {
+        self.scope = Some(s);
+        self
+    }
+}
+
+/// A baseline decayed to the event's time (read-only view).
+fn at(b: &Baseline, t: i64, cfg: &DetectConfig) -> Baseline {
+    let mut b = b.clone();
+    b.decay_to(t, cfg.half_life_days);
+    b
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.0}", x.round())
+}
+
+fn human_scope(key: &ScopeKey) -> String {
+    let mut parts = key.0.splitn(3, '|');
+    let _tenant = parts.next();
+    let kind = parts.next().unwrap_or_default();
+    let value = parts.next().unwrap_or_default();
+    match kind {
+        "tenant" => "tenant".into(),
+        "actor" => format!("actor:{value}"),
+        "actor_team" | "target_team" => format!("team:{value}"),
+        "actor_dept" | "target_dept" => format!("department:{value}"),
+        _ => key.0.clone(),
+    }
+}
+
+/// Scores an event. Pure: everything it needs is in its arguments.
+pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict {
+    let event = e.event;
+    let t = event.time.timestamp();
+    let tenant = event.tenant.as_str();
+    let tier = event.privilege();
+    let ent_label = event.entitlement.as_ref().map(|x| x.label().to_owned());
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut notes: Vec<ContextNote> = Vec::new();
+    let get = |k: &ScopeKey| ev.baselines.get(k).map(|b| at(b, t, cfg));
+
+    let service_side_effect = event.channel == "service";
+    let pim_activation = event.channel == "pim";
+    let grant = event.action.is_grant() && event.outcome == Outcome::Success;
+
+    if service_side_effect {
+        notes.push(ContextNote {
+            kind: "service_side_effect".into(),
+            detail: format!(
+                "made by {} on behalf of another change; scored with the change that caused it",
+                event.actor.label()
+            ),
+            effect: "lowered".into(),
+        });
+    } else {
+        // --- entitlement rarity for the target's team/department, backing off to the tenant.
+        if let (true, Some(ek), Some(label)) = (grant, &e.entitlement_key, &ent_label) {
+            let mut chain: Vec<(ScopeKey, String)> = Vec::new();
+            if let Some(team) = &e.target_team {
+                chain.push((ScopeKey::target_team(tenant, team), format!("the {team} team")));
+            }
+            if let Some(d) = &e.target_department {
+                chain.push((ScopeKey::target_department(tenant, d), d.clone()));
+            }
+            if !chain.is_empty() {
+                chain.push((ScopeKey::tenant(tenant), "the tenant".into()));
+            }
+            let mut immature = Vec::new();
+            for (key, name) in &chain {
+                let Some(b) = get(key) else {
+                    immature.push(format!("{name} (0 grants)"));
+                    continue;
+                };
+                if b.grants.w < cfg.min_evidence {
+                    immature.push(format!("{name} ({} grants)", b.grants.n));
+                    continue;
+                }
+                let c = b.entitlements.get(ek).map_or(0.0, |c| c.w);
+                let n = b.grants.w;
+                let p = (c + 0.5) / (n + 1.0);
+                if p <= cfg.finding_p {
+                    let raw = b.entitlements.get(ek).map_or(0, |c| c.n);
+                    let mut detail = format!(
+                        "{raw} of {} grants to {name} were {label} (weighted share {:.1}%, {}-day half-life)",
+                        b.grants.n,
+                        100.0 * c / n.max(1e-9),
+                        cfg.half_life_days
+                    );
+                    if !immature.is_empty() {
+                        detail.push_str(&format!(
+                            "; too little history for {} so {name} was used",
+                            immature.join(", ")
+                        ));
+                    }
+                    findings.push(
+                        Finding::new("rare_entitlement_for_department", p, detail)
+                            .scope(human_scope(key)),
+                    );
+                }
+                break;
+            }
+        }
+
+        // --- entitlement rarity for the actor (privileged or unclassified grants).
+        let actor_b = get(&ScopeKey::actor(tenant, &e.actor_key));
+        if let (true, Some(ek), Some(label)) = (grant, &e.entitlement_key, &ent_label) {
+            if matches!(tier, Privilege::Admin | Privilege::Elevated | Privilege::Unknown) {
+                if let Some(b) = actor_b.as_ref().filter(|b| b.grants.w >= cfg.min_evidence) {
+                    let c = b.entitlements.get(ek).map_or(0.0, |c| c.w);
+                    let p = (c + 0.5) / (b.grants.w + 1.0);
+                    if p <= cfg.finding_p && !pim_activation {
+                        let raw = b.entitlements.get(ek).map_or(0, |c| c.n);
+                        findings.push(
+                            Finding::new(
+                                "rare_entitlement_for_actor",
+                                p,
+                                format!(
+                                    "{} granted {label} {raw} times in {} grants before this one",
+                                    event.actor.label(),
+                                    b.grants.n
+                                ),
+                            )
+                            .scope(format!("actor:{}", e.actor_key)),
+                        );
+                    }
+                }
+            }
+        }
+
+        // --- first grant of this entitlement anywhere in the tenant.
+        if let (true, Some(ek), Some(label)) = (grant, &e.entitlement_key, &ent_label) {
+            if let Some(b) = get(&ScopeKey::tenant(tenant)).filter(|b| b.grants.w >= cfg.min_evidence)
+            {
+                if !b.entitlements.contains_key(ek) {
+                    let (singles, total, p) = b.new_entitlement_probability();
+                    if p <= cfg.finding_p {
+                        findings.push(
+                            Finding::new(
+                                "first_in_tenant",
+                                p,
+                                format!(
+                                    "{label} was never granted before in this tenant ({total} grants seen; {singles} entitlements granted only once)"
+                                ),
+                            )
+                            .scope("tenant".into()),
+                        );
+                    }
+                }
+            }
+        }
+
+        // --- hour of week, per privilege tier, actor → team → department → tenant.
+        {
+            let mut chain = vec![(ScopeKey::actor(tenant, &e.actor_key), "this actor".to_owned())];
+            if let Some(team) = &e.actor_team {
+                chain.push((ScopeKey::actor_team(tenant, team), format!("the {team} team")));
+            }
+            if let Some(d) = &e.actor_department {
+                chain.push((ScopeKey::actor_department(tenant, d), d.clone()));
+            }
+            chain.push((ScopeKey::tenant(tenant), "the tenant".into()));
+            for (key, name) in &chain {
+                let Some(b) = get(key) else { continue };
+                if b.hours_total(tier) < cfg.min_evidence {
+                    continue;
+                }
+                if let Some((here, total, p)) = b.hour_rarity(tier, e.hour_of_week) {
+                    if p <= cfg.finding_p && !pim_activation {
+                        findings.push(
+                            Finding::new(
+                                "off_hours",
+                                p,
+                                format!(
+                                    "{} {} ({}); {} of {} {} changes by {name} fell within an hour of that time of week",
+                                    event.action,
+                                    e.local_time.format("%a %H:%M"),
+                                    e.tz.name(),
+                                    pct(here),
+                                    pct(total),
+                                    tier
+                                ),
+                            )
+                            .scope(human_scope(key)),
+                        );
+                    }
+                }
+                break;
+            }
+        }
+
+        // --- new and dormant actors making privileged changes or creating accounts.
+        let consequential = (grant && tier != Privilege::ReadOnly && tier != Privilege::Standard)
+            || event.action == Action::CreateAccount;
+        if consequential {
+            match actor_b.as_ref() {
+                None => {
+                    if let Some((singles, total, p)) = get(&ScopeKey::tenant(tenant))
+                        .filter(|b| b.events.w >= cfg.min_evidence)
+                        .and_then(|b| b.new_principal_probability())
+                    {
+                        if p <= cfg.finding_p {
+                            findings.push(
+                                Finding::new(
+                                    "new_actor",
+                                    p,
+                                    format!(
+                                        "{} has never made a provisioning change here before; {singles} of {total} past changes came from a one-time actor",
+                                        event.actor.label()
+                                    ),
+                                )
+                                .scope("tenant".into()),
+                            );
+                        }
+                    }
+                }
+                Some(b) => {
+                    let idle = t - b.events.last;
+                    if b.events.n > 0 && idle > cfg.dormant_days * 86_400 {
+                        findings.push(Finding::new(
+                            "dormant_actor",
+                            prior::DORMANT,
+                            format!(
+                                "{} made no provisioning change for {} days before this one",
+                                event.actor.label(),
+                                idle / 86_400
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+
+        // --- volume burst by this actor.
+        {
+            let since = event.time - Duration::minutes(cfg.burst_window_minutes);
+            let in_window: Vec<&EventSummary> = ev
+                .actor_recent
+                .iter()
+                .filter(|s| s.time >= since && s.time <= event.time && s.id != event.id)
+                .collect();
+            let k = in_window.len() + 1;
+            if k >= cfg.burst_min_events {
+                let rate = actor_b
+                    .as_ref()
+                    .map(|b| {
+                        let span = ((b.events.last - b.events.first).max(0) as f64
+                            / (cfg.burst_window_minutes as f64 * 60.0))
+                            .max(1.0);
+                        b.events.n as f64 / span
+                    })
+                    .unwrap_or(0.0)
+                    .max(0.1);
+                let p = poisson_tail(k as u64, rate);
+                if p <= cfg.finding_p {
+                    let mut targets: HashMap<&str, usize> = HashMap::new();
+                    for s in &in_window {
+                        *targets.entry(s.action.as_str()).or_default() += 1;
+                    }
+                    *targets.entry(event.action.as_str()).or_default() += 1;
+                    let mut by_action: Vec<_> = targets.into_iter().collect();
+                    by_action.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+                    let mix = by_action
+                        .iter()
+                        .map(|(a, n)| format!("{n} {a}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    findings.push(
+                        Finding::new(
+                            "volume_burst",
+                            p,
+                            format!(
+                                "{} made {k} changes in {} minutes ({mix}); usual rate {:.2} per {} minutes",
+                                event.actor.label(),
+                                cfg.burst_window_minutes,
+                                rate,
+                                cfg.burst_window_minutes
+                            ),
+                        )
+                        .scope(format!("actor:{}", e.actor_key)),
+                    );
+                }
+            }
+        }
+
+        // --- approval workflow.
+        if grant && tier.is_privileged() && !pim_activation {
+            let mut target_ids: Vec<&str> = [&event.target.email, &event.target.id, &event.target.name]
+                .into_iter()
+                .filter_map(|s| s.as_deref())
+                .collect();
+            if let Some(p) = e.target {
+                target_ids.push(&p.email);
+            }
+            let ent = event.entitlement.as_ref();
+            let ent_ids: Vec<&str> = ent
+                .into_iter()
+                .flat_map(|x| [x.name.as_deref(), x.id.as_deref()])
+                .flatten()
+                .collect();
+            match ev.ctx.approval_for(&target_ids, &ent_ids, event.time) {
+                Some(a) => notes.push(ContextNote {
+                    kind: "approval".into(),
+                    detail: format!(
+                        "approved in {}{}",
+                        a.ticket,
+                        a.approved_by
+                            .as_deref()
+                            .map(|b| format!(" by {b}"))
+                            .unwrap_or_default()
+                    ),
+                    effect: "lowered".into(),
+                }),
+                None => {
+                    if let Some(r) = &event.approval_ref {
+                        notes.push(ContextNote {
+                            kind: "approval".into(),
+                            detail: format!("the event carries an approval reference: {r}"),
+                            effect: "lowered".into(),
+                        });
+                    } else if !ev.ctx.approvals.is_empty() {
+                        findings.push(Finding::new(
+                            "missing_approval",
+                            prior::MISSING_APPROVAL,
+                            format!(
+                                "no approval on file for {} to receive {} ({} approvals loaded)",
+                                event.target.label(),
+                                ent_label.as_deref().unwrap_or("this entitlement"),
+                                ev.ctx.approvals.len()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+
+        // --- self-grant.
+        if grant && !pim_activation && tier != Privilege::ReadOnly && event.is_self_change() {
+            let admin = tier == Privilege::Admin;
+            let mut f = Finding::new(
+                "self_grant",
+                if admin {
+                    prior::SELF_GRANT_ADMIN
+                } else {
+                    prior::SELF_GRANT
+                },
+                format!(
+                    "{} granted {} ({tier}) to themselves",
+                    event.actor.label(),
+                    ent_label.as_deref().unwrap_or("access")
+                ),
+            );
+            f.protected = admin;
+            findings.push(f);
+        }
+
+        // --- escalation chain: created then privileged by the same actor within minutes.
+        if grant && tier.is_privileged() {
+            let since = event.time - Duration::minutes(cfg.escalation_window_minutes);
+            if let Some(created) = ev.target_recent.iter().find(|s| {
+                s.action == Action::CreateAccount
+                    && s.time >= since
+                    && s.time <= event.time
+                    && s.actor.eq_ignore_ascii_case(event.actor.label())
+            }) {
+                let mins = (event.time - created.time).num_minutes();
+                findings.push(Finding::new(
+                    "escalation_chain",
+                    prior::ESCALATION,
+                    format!(
+                        "{} created {} {mins} minutes earlier (event {}) and now granted {} ({tier})",
+                        event.actor.label(),
+                        event.target.label(),
+                        created.id,
+                        ent_label.as_deref().unwrap_or("access")
+                    ),
+                ));
+            }
+        }
+
+        // --- e-mail hygiene at account creation.
+        if event.action == Action::CreateAccount {
+            findings.extend(email_findings(e, ev.ctx));
+        }
+    }
+
+    // --- context: lower what business data explains; never what must not be explained away.
+    apply_context(e, ev.ctx, cfg, &mut findings, &mut notes);
+
+    combine(e, findings, notes, cfg)
+}
+
+fn email_findings(e: &Enriched<'_>, ctx: &Context) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let Some(addr) = e.event.target.email.as_deref().or_else(|| {
+        e.event
+            .target
+            .name
+            .as_deref()
+            .filter(|n| n.contains('@'))
+    }) else {
+        return out;
+    };
+    let Some((local, domain)) = addr.rsplit_once('@') else {
+        return out;
+    };
+    if ctx.domains.is_empty() {
+        return out;
+    }
+    if !ctx.is_own_domain(domain) {
+        if let Some(l) = email::lookalike(domain, &ctx.domains) {
+            let mut f = Finding::new(
+                "email_lookalike_domain",
+                prior::LOOKALIKE,
+                format!("{addr}: {} ", l.explain()),
+            );
+            f.detail = format!("new account {addr} uses {domain}, {}", l.explain());
+            f.protected = true;
+            out.push(f);
+        } else if let Some(p) = e
+            .target
+            .filter(|p| p.employment_type.as_deref().is_none_or(|t| t.eq_ignore_ascii_case("employee")))
+        {
+            out.push(Finding::new(
+                "email_external_domain",
+                prior::EXTERNAL,
+                format!(
+                    "{} is in the directory as an employee{} but the new account uses the external domain {domain}",
+                    p.display_name.as_deref().unwrap_or(&p.email),
+                    p.department
+                        .as_deref()
+                        .map(|d| format!(" of {d}"))
+                        .unwrap_or_default()
+                ),
+            ));
+        } else if e.event.target.department.is_some() {
+            out.push(Finding::new(
+                "email_external_domain",
+                prior::EXTERNAL,
+                format!(
+                    "an account for the {} department was created with the external domain {domain}",
+                    e.event.target.department.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+    } else if e.target.is_none() && !ctx.people.is_empty() {
+        if let Some((person, d)) = email::nearest_local_part(local, domain, &ctx.people) {
+            out.push(Finding::new(
+                "email_typo",
+                prior::TYPO,
+                format!(
+                    "{addr} is not in the directory; {} (edit distance {d}) is{}",
+                    person.email,
+                    person
+                        .display_name
+                        .as_deref()
+                        .map(|n| format!(" {n}'s address"))
+                        .unwrap_or_else(|| " a directory address".into())
+                ),
+            ));
+        }
+    }
+    out
+}
+
+fn apply_context(
+    e: &Enriched<'_>,
+    ctx: &Context,
+    cfg: &DetectConfig,
+    findings: &mut [Finding],
+    notes: &mut Vec<ContextNote>,
+) {
+    let event = e.event;
+    let actor_ids: Vec<&str> = [&event.actor.email, &event.actor.id, &event.actor.name]
+        .into_iter()
+        .filter_map(|s| s.as_deref())
+        .collect();
+    let break_glass = cfg
+        .break_glass
+        .iter()
+        .any(|b| actor_ids.iter().any(|a| a.eq_ignore_ascii_case(b)));
+    if break_glass {
+        for f in findings.iter_mut() {
+            f.protected = true;
+        }
+        notes.push(ContextNote {
+            kind: "break_glass".into(),
+            detail: format!("{} is a break-glass account", event.actor.label()),
+            effect: "confirmed".into(),
+        });
+    }
+    // Onboarding: a directory start date near the event explains account creation and the
+    // first standard grants.
+    if let Some(start) = e.target.and_then(|p| p.start_date) {
+        let days = (event.time.date_naive() - start).num_days();
+        if (-cfg.onboarding_days_before..=cfg.onboarding_days_after).contains(&days)
+            && !event.privilege().is_privileged()
+        {
+            lower(
+                findings,
+                notes,
+                &[
+                    "rare_entitlement_for_department",
+                    "rare_entitlement_for_actor",
+                    "first_in_tenant",
+                    "new_actor",
+                    "volume_burst",
+                    "off_hours",
+                ],
+                20.0,
+                Some(ContextNote {
+                    kind: "onboarding".into(),
+                    detail: format!(
+                        "{} starts {start} (directory); {} days from the change",
+                        e.target
+                            .and_then(|p| p.display_name.as_deref())
+                            .unwrap_or(event.target.label()),
+                        days.abs()
+                    ),
+                    effect: "lowered".into(),
+                }),
+            );
+        }
+    }
+
+    // An approval on file explains a rare grant and its timing (its note is already there).
+    if notes.iter().any(|n| n.kind == "approval") {
+        lower(
+            findings,
+            notes,
+            &[
+                "rare_entitlement_for_department",
+                "rare_entitlement_for_actor",
+                "first_in_tenant",
+                "off_hours",
+            ],
+            10.0,
+            None,
+        );
+    }
+
+    // A change window explains bulk work and odd hours by its actors.
+    if let Some(w) = ctx.change_window_for(&actor_ids, event.time) {
+        lower(
+            findings,
+            notes,
+            &["volume_burst", "off_hours", "rare_entitlement_for_actor"],
+            50.0,
+            Some(ContextNote {
+                kind: "change_window".into(),
+                detail: format!(
+                    "inside change window {}{}",
+                    w.id,
+                    w.description
+                        .as_deref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                ),
+                effect: "lowered".into(),
+            }),
+        );
+    }
+
+    if event.channel == "pim" {
+        notes.push(ContextNote {
+            kind: "pim_activation".into(),
+            detail: "activation of an eligible role through Privileged Identity Management".into(),
+            effect: "lowered".into(),
+        });
+    }
+
+    // HR-driven provisioning by the identity provider's own automation.
+    if event.actor.kind == PrincipalKind::Service && event.channel == "workflow" {
+        lower(
+            findings,
+            notes,
+            &["off_hours", "volume_burst", "new_actor"],
+            10.0,
+            Some(ContextNote {
+                kind: "workflow".into(),
+                detail: format!("automated provisioning by {}", event.actor.label()),
+                effect: "lowered".into(),
+            }),
+        );
+    }
+}
+
+/// Multiplies the p-values of unprotected findings with these codes by `factor`; adds the note
+/// when anything changed.
+fn lower(
+    findings: &mut [Finding],
+    notes: &mut Vec<ContextNote>,
+    codes: &[&str],
+    factor: f64,
+    note: Option<ContextNote>,
+) {
+    let mut applied = false;
+    for f in findings.iter_mut().filter(|f| codes.contains(&f.code)) {
+        if !f.protected {
+            f.p = (f.p * factor).min(1.0);
+            applied = true;
+        }
+    }
+    if let (true, Some(n)) = (applied, note) {
+        notes.push(n);
+    }
+}
+
+/// Cauchy combination (Liu & Xie 2020) of the findings' p-values: valid under arbitrary
+/// dependence between detectors, dominated by the strongest evidence.
+pub fn cauchy_combine(ps: &[f64]) -> f64 {
+    if ps.is_empty() {
+        return 1.0;
+    }
+    let w = 1.0 / ps.len() as f64;
+    let t: f64 = ps
+        .iter()
+        .map(|&p| {
+            let p = p.clamp(1e-15, 1.0 - 1e-15);
+            if p < 1e-8 {
+                // tan((0.5 - p)π) ≈ 1/(pπ) for tiny p; avoids precision loss.
+                w / (p * std::f64::consts::PI)
+            } else {
+                w * ((0.5 - p) * std::f64::consts::PI).tan()
+            }
+        })
+        .sum();
+    let p = if t > 1e15 {
+        1.0 / (t * std::f64::consts::PI)
+    } else {
+        0.5 - t.atan() / std::f64::consts::PI
+    };
+    p.clamp(1e-15, 1.0)
+}
+
+/// Score 0–100 from a p-value: 25 points per decade (p = 0.01 → 50, p = 1e-4 → 100).
+pub fn score_from_p(p: f64) -> u8 {
+    (-p.log10() * 25.0).clamp(0.0, 100.0).round() as u8
+}
+
+pub fn severity_for(score: u8) -> Severity {
+    match score {
+        90.. => Severity::Critical,
+        70.. => Severity::High,
+        50.. => Severity::Medium,
+        25.. => Severity::Low,
+        _ => Severity::Info,
+    }
+}
+
+fn combine(
+    e: &Enriched<'_>,
+    findings: Vec<Finding>,
+    notes: Vec<ContextNote>,
+    cfg: &DetectConfig,
+) -> Verdict {
+    let event = e.event;
+    let kept: Vec<&Finding> = findings.iter().filter(|f| f.p <= cfg.finding_p).collect();
+    let p = cauchy_combine(&kept.iter().map(|f| f.p).collect::<Vec<_>>());
+    let mut score = if kept.is_empty() { 0 } else { score_from_p(p) };
+    // Privilege raises the stakes of an anomaly, not its likelihood.
+    if !kept.is_empty() {
+        score = score.saturating_add(match event.privilege() {
+            Privilege::Admin => 10,
+            Privilege::Elevated => 5,
+            _ => 0,
+        });
+        score = score.min(100);
+    }
+    let mut reasons: Vec<Reason> = kept
+        .iter()
+        .map(|f| Reason {
+            code: f.code.to_owned(),
+            detail: f.detail.clone(),
+            p_value: round_sig(f.p),
+            scope: f.scope.clone(),
+        })
+        .collect();
+    reasons.sort_by(|a, b| a.p_value.total_cmp(&b.p_value));
+    let severity = severity_for(score);
+    Verdict {
+        event_id: event.id.clone(),
+        source: event.source.clone(),
+        tenant: event.tenant.clone(),
+        time: event.time,
+        action: event.action,
+        actor: event.actor.label().to_owned(),
+        target: event.target.label().to_owned(),
+        entitlement: event.entitlement.as_ref().map(|x| x.label().to_owned()),
+        privilege: event.entitlement.as_ref().map(|x| x.privilege),
+        score,
+        p_value: round_sig(p),
+        severity,
+        alert: score >= cfg.alert_score,
+        reasons,
+        context: notes,
+        history: Vec::new(),
+    }
+}
+
+fn round_sig(p: f64) -> f64 {
+    if p <= 0.0 || !p.is_finite() {
+        return p;
+    }
+    let mag = 10f64.powi(3 - p.log10().ceil() as i32);
+    (p * mag).round() / mag
+}
+
+/// Upper tail of a Poisson distribution, P(X ≥ k).
+pub fn poisson_tail(k: u64, lambda: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    // 1 - P(X ≤ k-1), summed in log space for stability.
+    let mut term = (-lambda).exp();
+    let mut cdf = term;
+    for i in 1..k {
+        term *= lambda / i as f64;
+        cdf += term;
+    }
+    (1.0 - cdf).max(
+        // Guard against cancellation for tiny tails: first term of the tail.
+        (-lambda + k as f64 * lambda.ln() - ln_factorial(k)).exp(),
+    )
+}
+
+fn ln_factorial(k: u64) -> f64 {
+    (1..=k).map(|i| (i as f64).ln()).sum()
+}
+
+/// Start of the history window attached to alerts.
+pub fn history_since(event_time: DateTime<Utc>, cfg: &DetectConfig) -> DateTime<Utc> {
+    event_time - Duration::days(cfg.history_days)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cauchy_combination_of_one_p_is_that_p() {
+        for p in [0.5, 0.05, 0.001, 1e-9] {
+            let c = cauchy_combine(&[p]);
+            assert!((c - p).abs() / p < 1e-3, "{p} -> {c}");
+        }
+        let both = cauchy_combine(&[0.01, 0.001]);
+        assert!(both < 0.01 && both > 0.001, "{both}");
+    }
+
+    #[test]
+    fn poisson_tail_matches_known_values() {
+        // P(X >= 5 | λ = 1) = 0.00366
+        assert!((poisson_tail(5, 1.0) - 0.003_66).abs() < 1e-4);
+        assert!((poisson_tail(1, 2.0) - (1.0 - (-2.0f64).exp())).abs() < 1e-12);
+    }
+
+    #[test]
+    fn scores_map_to_severities() {
+        assert_eq!(score_from_p(0.01), 50);
+        assert_eq!(severity_for(score_from_p(0.01)), Severity::Medium);
+        assert_eq!(score_from_p(1.0), 0);
+        assert_eq!(severity_for(95), Severity::Critical);
+    }
+}

@@ -1,0 +1,23 @@
+//! provguard core: normalize raw provisioning events, enrich them with business context, score
+//! them against rolling baselines, and keep the audit trail.
+//!
+//! Hosts (the CLI, the Lambda functions, tests) only wire ports to adapters; the behaviour lives
+//! here. See `DESIGN.md` for the contracts.
+
+pub mod baseline;
+pub mod config;
+pub mod context;
+pub mod detect;
+pub mod email;
+pub mod event;
+pub mod normalize;
+pub mod pipeline;
+pub mod privilege;
+pub mod store;
+pub mod verdict;
+
+pub use config::Config;
+pub use event::Event;
+pub use normalize::Normalizer;
+pub use pipeline::{Mode, Pipeline, Stats};
+pub use verdict::Verdict;

@@ -1,0 +1,258 @@
+//! In-memory adapter for unit tests and benchmarks. Same contract as the durable adapters.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+
+#[derive(Debug, Default)]
+struct Inner {
+    events: HashMap<String, Event>,
+    order: Vec<String>,
+    verdicts: HashMap<String, (Verdict, Option<Feedback>)>,
+    baselines: HashMap<ScopeKey, Baseline>,
+    people: Vec<Person>,
+    approvals: Vec<Approval>,
+    change_windows: Vec<ChangeWindow>,
+    domains: Vec<String>,
+    dead: BTreeMap<String, DeadLetter>,
+    dead_order: Vec<String>,
+    dropped: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data behind; keep going.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn newest_first(
+    inner: &Inner,
+    tenant: &str,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: usize,
+    pick: impl Fn(&Event) -> bool,
+) -> Vec<EventSummary> {
+    let mut out: Vec<&Event> = inner
+        .events
+        .values()
+        .filter(|e| e.tenant == tenant && e.time >= since && e.time <= until && pick(e))
+        .collect();
+    out.sort_by(|a, b| b.time.cmp(&a.time).then(b.id.cmp(&a.id)));
+    out.into_iter().take(limit).map(EventSummary::from).collect()
+}
+
+impl EventStore for MemoryStore {
+    fn has_event(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().events.contains_key(id))
+    }
+
+    fn event(&self, id: &str) -> Result<Option<Event>, StoreError> {
+        Ok(self.lock().events.get(id).cloned())
+    }
+
+    fn recent_by_actor(
+        &self,
+        tenant: &str,
+        actor_key: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<EventSummary>, StoreError> {
+        let inner = self.lock();
+        Ok(newest_first(&inner, tenant, since, until, limit, |e| {
+            e.actor_key() == actor_key
+        }))
+    }
+
+    fn recent_by_target(
+        &self,
+        tenant: &str,
+        target_key: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<EventSummary>, StoreError> {
+        let inner = self.lock();
+        Ok(newest_first(&inner, tenant, since, until, limit, |e| {
+            e.target_key() == target_key
+        }))
+    }
+
+    fn scan_events(
+        &self,
+        since: DateTime<Utc>,
+        f: &mut dyn FnMut(Event, bool),
+    ) -> Result<u64, StoreError> {
+        let items: Vec<(Event, bool)> = {
+            let inner = self.lock();
+            let mut evs: Vec<&Event> = inner.events.values().filter(|e| e.time >= since).collect();
+            evs.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
+            evs.into_iter()
+                .map(|e| {
+                    let excluded = inner.verdicts.get(&e.id).is_some_and(|(v, fb)| {
+                        v.alert && *fb != Some(Feedback::Benign)
+                    });
+                    (e.clone(), excluded)
+                })
+                .collect()
+        };
+        let n = items.len() as u64;
+        for (e, x) in items {
+            f(e, x);
+        }
+        Ok(n)
+    }
+}
+
+impl VerdictStore for MemoryStore {
+    fn verdict(&self, event_id: &str) -> Result<Option<Verdict>, StoreError> {
+        Ok(self.lock().verdicts.get(event_id).map(|(v, _)| v.clone()))
+    }
+
+    fn alerts(&self, since: Option<DateTime<Utc>>) -> Result<Vec<Verdict>, StoreError> {
+        let inner = self.lock();
+        let mut out: Vec<Verdict> = inner
+            .verdicts
+            .values()
+            .filter(|(v, _)| v.alert && since.is_none_or(|s| v.time >= s))
+            .map(|(v, _)| v.clone())
+            .collect();
+        out.sort_by(|a, b| a.time.cmp(&b.time).then(a.event_id.cmp(&b.event_id)));
+        Ok(out)
+    }
+
+    fn set_feedback(
+        &self,
+        event_id: &str,
+        feedback: Feedback,
+        _note: Option<&str>,
+        _at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(match self.lock().verdicts.get_mut(event_id) {
+            Some(v) => {
+                v.1 = Some(feedback);
+                true
+            }
+            None => false,
+        })
+    }
+}
+
+impl BaselineStore for MemoryStore {
+    fn baselines(&self, keys: &[ScopeKey]) -> Result<HashMap<ScopeKey, Baseline>, StoreError> {
+        let inner = self.lock();
+        Ok(keys
+            .iter()
+            .filter_map(|k| inner.baselines.get(k).map(|b| (k.clone(), b.clone())))
+            .collect())
+    }
+
+    fn replace_baselines(&self, all: &HashMap<ScopeKey, Baseline>) -> Result<(), StoreError> {
+        self.lock().baselines = all.clone();
+        Ok(())
+    }
+
+    fn baseline_count(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().baselines.len() as u64)
+    }
+}
+
+impl ContextStore for MemoryStore {
+    fn context(&self) -> Result<Context, StoreError> {
+        let i = self.lock();
+        Ok(Context::new(
+            i.people.clone(),
+            i.approvals.clone(),
+            i.change_windows.clone(),
+            i.domains.clone(),
+        ))
+    }
+
+    fn import_context(&self, import: &ContextImport) -> Result<(), StoreError> {
+        let mut i = self.lock();
+        if let Some(p) = &import.people {
+            i.people = p.clone();
+        }
+        if let Some(a) = &import.approvals {
+            i.approvals = a.clone();
+        }
+        if let Some(w) = &import.change_windows {
+            i.change_windows = w.clone();
+        }
+        if let Some(d) = &import.domains {
+            i.domains = d.clone();
+        }
+        Ok(())
+    }
+}
+
+impl DeadLetterStore for MemoryStore {
+    fn dead_letter(&self, dl: &DeadLetter) -> Result<(), StoreError> {
+        let key = dead_letter_key(dl);
+        let mut i = self.lock();
+        if !i.dead.contains_key(&key) {
+            i.dead.insert(key.clone(), dl.clone());
+            i.dead_order.push(key);
+        }
+        Ok(())
+    }
+
+    fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        let i = self.lock();
+        Ok(i.dead_order.iter().map(|k| i.dead[k].clone()).collect())
+    }
+
+    fn count_dropped(&self, source: &str, n: u64) -> Result<(), StoreError> {
+        *self.lock().dropped.entry(source.to_owned()).or_default() += n;
+        Ok(())
+    }
+
+    fn dropped(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        Ok(self
+            .lock()
+            .dropped
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect())
+    }
+}
+
+impl Ledger for MemoryStore {
+    fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        let mut i = self.lock();
+        if i.events.contains_key(&c.event.id) {
+            return Ok(CommitOutcome::Duplicate);
+        }
+        i.events.insert(c.event.id.clone(), c.event.clone());
+        i.order.push(c.event.id.clone());
+        if let Some(v) = c.verdict {
+            i.verdicts.insert(v.event_id.clone(), (v.clone(), None));
+        }
+        for (k, b) in &c.baselines {
+            i.baselines.insert((*k).clone(), (*b).clone());
+        }
+        Ok(CommitOutcome::Written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn memory_store_meets_the_store_contract() {
+        super::super::conformance::run(&super::MemoryStore::new());
+    }
+}

@@ -1,0 +1,332 @@
+//! Storage ports, named for their roles, and their adapters (memory, SQLite).
+//!
+//! Contract shared by every adapter:
+//! - [`Ledger::commit`] writes an event, its verdict and the baselines it changed atomically, and
+//!   is idempotent on the event id: a second commit of the same id writes nothing and reports
+//!   [`CommitOutcome::Duplicate`], so a re-delivered event is never counted twice.
+//! - Reads never observe half a commit.
+//! - Errors keep their source; nothing is flattened into strings.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::baseline::{Baseline, ScopeKey};
+use crate::context::{Approval, ChangeWindow, Context, Person};
+use crate::event::{Event, EventSummary};
+use crate::verdict::Verdict;
+
+pub mod memory;
+pub mod sqlite;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored JSON is unreadable: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("cannot open the state file {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("the state file {path} was written by a newer provguard (schema {found}, this build knows {known})")]
+    Schema { path: String, found: i64, known: i64 },
+}
+
+/// A record that could not be processed, kept with its reason so it can be replayed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub received_at: DateTime<Utc>,
+    pub source: Option<String>,
+    pub reason: String,
+    /// The raw record exactly as received (or as much of the input as could be read).
+    pub raw: String,
+}
+
+/// One atomic write: an event, its verdict (none when only learning) and changed baselines.
+#[derive(Debug, Clone)]
+pub struct Commit<'a> {
+    pub event: &'a Event,
+    pub verdict: Option<&'a Verdict>,
+    pub baselines: Vec<(&'a ScopeKey, &'a Baseline)>,
+    pub ingested_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Written,
+    /// The event id was already in the log; nothing was written.
+    Duplicate,
+}
+
+/// Analyst feedback on a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feedback {
+    Benign,
+    Malicious,
+}
+
+/// The event log.
+pub trait EventStore {
+    /// Whether the log holds an event with this id.
+    fn has_event(&self, id: &str) -> Result<bool, StoreError>;
+    fn event(&self, id: &str) -> Result<Option<Event>, StoreError>;
+    /// Events made by `actor_key` in `[since, until]`, newest first, at most `limit`.
+    fn recent_by_actor(
+        &self,
+        tenant: &str,
+        actor_key: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<EventSummary>, StoreError>;
+    /// Events whose target is `target_key` in `[since, until]`, newest first, at most `limit`.
+    fn recent_by_target(
+        &self,
+        tenant: &str,
+        target_key: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<EventSummary>, StoreError>;
+    /// Calls `f` for every event at or after `since`, oldest first, with whether it must stay out
+    /// of baselines (it alerted and was not marked benign).
+    fn scan_events(
+        &self,
+        since: DateTime<Utc>,
+        f: &mut dyn FnMut(Event, bool),
+    ) -> Result<u64, StoreError>;
+}
+
+/// The audit trail: every verdict, and feedback on it.
+pub trait VerdictStore {
+    fn verdict(&self, event_id: &str) -> Result<Option<Verdict>, StoreError>;
+    /// Alerting verdicts with event time at or after `since`, oldest first.
+    fn alerts(&self, since: Option<DateTime<Utc>>) -> Result<Vec<Verdict>, StoreError>;
+    /// Records feedback; returns false when there is no verdict for the event.
+    fn set_feedback(
+        &self,
+        event_id: &str,
+        feedback: Feedback,
+        note: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Learned baselines, by scope.
+pub trait BaselineStore {
+    /// The baselines that exist among `keys` (one batched read).
+    fn baselines(&self, keys: &[ScopeKey]) -> Result<HashMap<ScopeKey, Baseline>, StoreError>;
+    /// Replaces every baseline (rebaseline) in one transaction.
+    fn replace_baselines(&self, all: &HashMap<ScopeKey, Baseline>) -> Result<(), StoreError>;
+    fn baseline_count(&self) -> Result<u64, StoreError>;
+}
+
+/// Business context (DESIGN §4). Each `Some` replaces that kind wholesale; `None` keeps it.
+pub trait ContextStore {
+    fn context(&self) -> Result<Context, StoreError>;
+    fn import_context(&self, import: &ContextImport) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ContextImport {
+    pub people: Option<Vec<Person>>,
+    pub approvals: Option<Vec<Approval>>,
+    pub change_windows: Option<Vec<ChangeWindow>>,
+    pub domains: Option<Vec<String>>,
+}
+
+/// Records that could not be processed, and counts of those dropped on purpose.
+pub trait DeadLetterStore {
+    /// Keeps a dead letter; the same raw record from the same source is kept once.
+    fn dead_letter(&self, dl: &DeadLetter) -> Result<(), StoreError>;
+    fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError>;
+    /// Counts a record dropped on purpose (not a provisioning event), per source.
+    fn count_dropped(&self, source: &str, n: u64) -> Result<(), StoreError>;
+    fn dropped(&self) -> Result<Vec<(String, u64)>, StoreError>;
+}
+
+/// The atomic write of one processed event.
+pub trait Ledger {
+    fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome, StoreError>;
+}
+
+/// Everything a full pipeline host needs.
+pub trait Store: EventStore + VerdictStore + BaselineStore + ContextStore + DeadLetterStore + Ledger {}
+impl<T: EventStore + VerdictStore + BaselineStore + ContextStore + DeadLetterStore + Ledger> Store
+    for T
+{
+}
+
+/// Dead letters are deduplicated on this key.
+pub(crate) fn dead_letter_key(dl: &DeadLetter) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(dl.source.as_deref().unwrap_or("").as_bytes());
+    h.update([0]);
+    h.update(dl.raw.as_bytes());
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+pub(crate) mod conformance {
+    //! The same behavioural checks, run against every adapter.
+    use super::*;
+    use crate::event::Event;
+
+    pub fn event(id: &str, actor: &str, target: &str, time: &str) -> Event {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "source": "okta", "tenant": "acme", "time": time,
+            "action": "grant_role", "outcome": "success",
+            "actor": {"email": actor, "kind": "human"},
+            "target": {"email": target, "kind": "human"},
+            "entitlement": {"name": "Super Administrator", "kind": "role", "privilege": "admin"},
+            "channel": "console"
+        }))
+        .unwrap()
+    }
+
+    fn verdict_for(e: &Event, alert: bool) -> Verdict {
+        Verdict {
+            event_id: e.id.clone(),
+            source: e.source.clone(),
+            tenant: e.tenant.clone(),
+            time: e.time,
+            action: e.action,
+            actor: e.actor.label().into(),
+            target: e.target.label().into(),
+            entitlement: None,
+            privilege: None,
+            score: if alert { 80 } else { 0 },
+            p_value: 1.0,
+            severity: crate::verdict::Severity::Info,
+            alert,
+            reasons: vec![],
+            context: vec![],
+            history: vec![],
+        }
+    }
+
+    pub fn run(store: &dyn Store) {
+        let now: DateTime<Utc> = "2024-06-01T00:00:00Z".parse().unwrap();
+        let e1 = event("e1", "ann@acme.example", "bob@acme.example", "2024-05-01T10:00:00Z");
+        let e2 = event("e2", "ann@acme.example", "cy@acme.example", "2024-05-01T11:00:00Z");
+        let v1 = verdict_for(&e1, true);
+        let key = ScopeKey::tenant("acme");
+        let mut b = Baseline::default();
+        b.events.n = 1;
+        let c = Commit {
+            event: &e1,
+            verdict: Some(&v1),
+            baselines: vec![(&key, &b)],
+            ingested_at: now,
+        };
+        assert_eq!(store.commit(&c).unwrap(), CommitOutcome::Written);
+        // Idempotent: the same id again writes nothing, even with other baselines.
+        let mut b2 = b.clone();
+        b2.events.n = 99;
+        let again = Commit {
+            baselines: vec![(&key, &b2)],
+            ..c.clone()
+        };
+        assert_eq!(store.commit(&again).unwrap(), CommitOutcome::Duplicate);
+        assert_eq!(store.baselines(std::slice::from_ref(&key)).unwrap()[&key].events.n, 1);
+        store
+            .commit(&Commit {
+                event: &e2,
+                verdict: Some(&verdict_for(&e2, false)),
+                baselines: vec![],
+                ingested_at: now,
+            })
+            .unwrap();
+
+        assert!(store.has_event("e1").unwrap());
+        assert!(!store.has_event("nope").unwrap());
+        assert_eq!(store.event("e2").unwrap().unwrap(), e2);
+        let since = "2024-04-01T00:00:00Z".parse().unwrap();
+        let recent = store
+            .recent_by_actor("acme", "ann@acme.example", since, now, 10)
+            .unwrap();
+        assert_eq!(
+            recent.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["e2", "e1"]
+        );
+        let t = store
+            .recent_by_target("acme", "cy@acme.example", since, now, 10)
+            .unwrap();
+        assert_eq!(t.len(), 1);
+
+        // Alerts and feedback.
+        assert_eq!(store.alerts(None).unwrap().len(), 1);
+        let mut seen = Vec::new();
+        store
+            .scan_events(since, &mut |e, excluded| seen.push((e.id, excluded)))
+            .unwrap();
+        assert_eq!(seen, [("e1".to_owned(), true), ("e2".to_owned(), false)]);
+        assert!(store
+            .set_feedback("e1", Feedback::Benign, Some("planned"), now)
+            .unwrap());
+        assert!(!store.set_feedback("zz", Feedback::Benign, None, now).unwrap());
+        seen.clear();
+        store
+            .scan_events(since, &mut |e, excluded| seen.push((e.id, excluded)))
+            .unwrap();
+        assert_eq!(seen[0], ("e1".to_owned(), false));
+
+        // Baselines are replaced wholesale.
+        let mut all = HashMap::new();
+        all.insert(ScopeKey::tenant("other"), Baseline::default());
+        store.replace_baselines(&all).unwrap();
+        assert_eq!(store.baseline_count().unwrap(), 1);
+        assert!(store.baselines(&[key]).unwrap().is_empty());
+
+        // Dead letters are kept once; drops are counted.
+        let dl = DeadLetter {
+            received_at: now,
+            source: Some("okta".into()),
+            reason: "malformed JSON".into(),
+            raw: "{oops".into(),
+        };
+        store.dead_letter(&dl).unwrap();
+        store.dead_letter(&dl).unwrap();
+        assert_eq!(store.dead_letters().unwrap(), vec![dl]);
+        store.count_dropped("okta", 2).unwrap();
+        store.count_dropped("okta", 1).unwrap();
+        assert_eq!(store.dropped().unwrap(), vec![("okta".to_owned(), 3)]);
+
+        // Context import replaces per kind.
+        store
+            .import_context(&ContextImport {
+                domains: Some(vec!["acme.example".into()]),
+                ..Default::default()
+            })
+            .unwrap();
+        store
+            .import_context(&ContextImport {
+                people: Some(vec![Person {
+                    email: "ann@acme.example".into(),
+                    user_id: None,
+                    display_name: None,
+                    department: Some("IT".into()),
+                    team: None,
+                    title: None,
+                    manager: None,
+                    employment_type: None,
+                    timezone: None,
+                    start_date: None,
+                }]),
+                ..Default::default()
+            })
+            .unwrap();
+        let ctx = store.context().unwrap();
+        assert_eq!(ctx.domains, ["acme.example"]);
+        assert_eq!(ctx.person(["ANN@acme.example"]).unwrap().department.as_deref(), Some("IT"));
+    }
+}

@@ -1,0 +1,496 @@
+//! Embedded SQLite adapter (the CLI's state file).
+//!
+//! WAL journal, one transaction per commit; events are keyed by id with `INSERT OR IGNORE`, so a
+//! re-delivered event changes nothing. Bodies are stored as JSON beside indexed columns.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::*;
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    actor_key TEXT NOT NULL,
+    target_key TEXT NOT NULL,
+    action TEXT NOT NULL,
+    body TEXT NOT NULL,
+    ingested_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_actor ON events (tenant, actor_key, time_ms);
+CREATE INDEX IF NOT EXISTS events_by_target ON events (tenant, target_key, time_ms);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (time_ms);
+CREATE TABLE IF NOT EXISTS verdicts (
+    event_id TEXT PRIMARY KEY REFERENCES events (id),
+    time_ms INTEGER NOT NULL,
+    alert INTEGER NOT NULL,
+    severity TEXT NOT NULL,
+    score INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    feedback TEXT,
+    feedback_note TEXT,
+    feedback_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS verdicts_alerts ON verdicts (alert, time_ms);
+CREATE TABLE IF NOT EXISTS baselines (scope TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS people (email TEXT PRIMARY KEY COLLATE NOCASE, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS approvals (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS change_windows (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS domains (domain TEXT PRIMARY KEY COLLATE NOCASE);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    received_ms INTEGER NOT NULL,
+    source TEXT,
+    reason TEXT NOT NULL,
+    raw TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dropped (source TEXT PRIMARY KEY, count INTEGER NOT NULL);
+"#;
+
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) a state file.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let display = path.display().to_string();
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: display.clone(),
+            source,
+        })?;
+        Self::init(conn, &display)
+    }
+
+    /// A private in-memory database (tests, benchmarks).
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?, ":memory:")
+    }
+
+    fn init(conn: Connection, display: &str) -> Result<Self, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|source| StoreError::Open {
+                path: display.to_owned(),
+                source,
+            })?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)?;
+        let found: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
+            .optional()?;
+        match found.and_then(|v| v.parse::<i64>().ok()) {
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(StoreError::Schema {
+                    path: display.to_owned(),
+                    found: v,
+                    known: SCHEMA_VERSION,
+                });
+            }
+            Some(_) => {}
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                )?;
+            }
+        }
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn recent(
+        &self,
+        column: &str,
+        tenant: &str,
+        key: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<EventSummary>, StoreError> {
+        let conn = self.conn();
+        let sql = format!(
+            "SELECT body FROM events WHERE tenant = ?1 AND {column} = ?2 AND time_ms BETWEEN ?3 AND ?4 \
+             ORDER BY time_ms DESC, id DESC LIMIT ?5"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![tenant, key, ms(since), ms(until), limit as i64],
+            |r| r.get::<_, String>(0),
+        )?;
+        let mut out = Vec::new();
+        for body in rows {
+            let e: Event = serde_json::from_str(&body?)?;
+            out.push(EventSummary::from(&e));
+        }
+        Ok(out)
+    }
+}
+
+impl EventStore for SqliteStore {
+    fn has_event(&self, id: &str) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
+        Ok(stmt.exists([id])?)
+    }
+
+    fn event(&self, id: &str) -> Result<Option<Event>, StoreError> {
+        let conn = self.conn();
+        let body: Option<String> = conn
+            .query_row("SELECT body FROM events WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?;
+        Ok(match body {
+            Some(b) => Some(serde_json::from_str(&b)?),
+            None => None,
+        })
+    }
+
+    fn recent_by_actor(
+        &self,
+        tenant: &str,
+        actor_key: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<EventSummary>, StoreError> {
+        self.recent("actor_key", tenant, actor_key, since, until, limit)
+    }
+
+    fn recent_by_target(
+        &self,
+        tenant: &str,
+        target_key: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<EventSummary>, StoreError> {
+        self.recent("target_key", tenant, target_key, since, until, limit)
+    }
+
+    fn scan_events(
+        &self,
+        since: DateTime<Utc>,
+        f: &mut dyn FnMut(Event, bool),
+    ) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT e.body, COALESCE(v.alert, 0) AND COALESCE(v.feedback, '') <> 'benign' \
+             FROM events e LEFT JOIN verdicts v ON v.event_id = e.id \
+             WHERE e.time_ms >= ?1 ORDER BY e.time_ms, e.id",
+        )?;
+        let mut rows = stmt.query([ms(since)])?;
+        let mut n = 0;
+        while let Some(row) = rows.next()? {
+            let body: String = row.get(0)?;
+            let excluded: bool = row.get(1)?;
+            f(serde_json::from_str(&body)?, excluded);
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+impl VerdictStore for SqliteStore {
+    fn verdict(&self, event_id: &str) -> Result<Option<Verdict>, StoreError> {
+        let conn = self.conn();
+        let body: Option<String> = conn
+            .query_row(
+                "SELECT body FROM verdicts WHERE event_id = ?1",
+                [event_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(match body {
+            Some(b) => Some(serde_json::from_str(&b)?),
+            None => None,
+        })
+    }
+
+    fn alerts(&self, since: Option<DateTime<Utc>>) -> Result<Vec<Verdict>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT body FROM verdicts WHERE alert = 1 AND time_ms >= ?1 ORDER BY time_ms, event_id",
+        )?;
+        let rows = stmt.query_map([since.map_or(i64::MIN, ms)], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for b in rows {
+            out.push(serde_json::from_str(&b?)?);
+        }
+        Ok(out)
+    }
+
+    fn set_feedback(
+        &self,
+        event_id: &str,
+        feedback: Feedback,
+        note: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        let label = match feedback {
+            Feedback::Benign => "benign",
+            Feedback::Malicious => "malicious",
+        };
+        let n = conn.execute(
+            "UPDATE verdicts SET feedback = ?2, feedback_note = ?3, feedback_ms = ?4 WHERE event_id = ?1",
+            params![event_id, label, note, ms(at)],
+        )?;
+        Ok(n > 0)
+    }
+}
+
+impl BaselineStore for SqliteStore {
+    fn baselines(&self, keys: &[ScopeKey]) -> Result<HashMap<ScopeKey, Baseline>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT body FROM baselines WHERE scope = ?1")?;
+        let mut out = HashMap::new();
+        for k in keys {
+            let body: Option<String> = stmt.query_row([k.as_str()], |r| r.get(0)).optional()?;
+            if let Some(b) = body {
+                out.insert(k.clone(), serde_json::from_str(&b)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn replace_baselines(&self, all: &HashMap<ScopeKey, Baseline>) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM baselines", [])?;
+        {
+            let mut stmt = tx.prepare("INSERT INTO baselines (scope, body) VALUES (?1, ?2)")?;
+            for (k, b) in all {
+                stmt.execute(params![k.as_str(), serde_json::to_string(b)?])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn baseline_count(&self) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        Ok(conn.query_row("SELECT COUNT(*) FROM baselines", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+}
+
+impl ContextStore for SqliteStore {
+    fn context(&self) -> Result<Context, StoreError> {
+        let conn = self.conn();
+        fn bodies<T: serde::de::DeserializeOwned>(
+            conn: &Connection,
+            sql: &str,
+        ) -> Result<Vec<T>, StoreError> {
+            let mut stmt = conn.prepare(sql)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for b in rows {
+                out.push(serde_json::from_str(&b?)?);
+            }
+            Ok(out)
+        }
+        let people = bodies(&conn, "SELECT body FROM people ORDER BY email")?;
+        let approvals = bodies(&conn, "SELECT body FROM approvals ORDER BY seq")?;
+        let windows = bodies(&conn, "SELECT body FROM change_windows ORDER BY seq")?;
+        let mut stmt = conn.prepare("SELECT domain FROM domains ORDER BY domain")?;
+        let domains = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Context::new(people, approvals, windows, domains))
+    }
+
+    fn import_context(&self, import: &ContextImport) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        if let Some(people) = &import.people {
+            tx.execute("DELETE FROM people", [])?;
+            let mut stmt = tx.prepare("INSERT OR REPLACE INTO people (email, body) VALUES (?1, ?2)")?;
+            for p in people {
+                stmt.execute(params![p.email, serde_json::to_string(p)?])?;
+            }
+        }
+        if let Some(approvals) = &import.approvals {
+            tx.execute("DELETE FROM approvals", [])?;
+            let mut stmt = tx.prepare("INSERT INTO approvals (body) VALUES (?1)")?;
+            for a in approvals {
+                stmt.execute([serde_json::to_string(a)?])?;
+            }
+        }
+        if let Some(windows) = &import.change_windows {
+            tx.execute("DELETE FROM change_windows", [])?;
+            let mut stmt = tx.prepare("INSERT INTO change_windows (body) VALUES (?1)")?;
+            for w in windows {
+                stmt.execute([serde_json::to_string(w)?])?;
+            }
+        }
+        if let Some(domains) = &import.domains {
+            tx.execute("DELETE FROM domains", [])?;
+            let mut stmt = tx.prepare("INSERT OR IGNORE INTO domains (domain) VALUES (?1)")?;
+            for d in domains {
+                stmt.execute([d.to_lowercase()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+impl DeadLetterStore for SqliteStore {
+    fn dead_letter(&self, dl: &DeadLetter) -> Result<(), StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT OR IGNORE INTO dead_letters (key, received_ms, source, reason, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![dead_letter_key(dl), ms(dl.received_at), dl.source, dl.reason, dl.raw],
+        )?;
+        Ok(())
+    }
+
+    fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT received_ms, source, reason, raw FROM dead_letters ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(DeadLetter {
+                received_at: from_ms(r.get(0)?),
+                source: r.get(1)?,
+                reason: r.get(2)?,
+                raw: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn count_dropped(&self, source: &str, n: u64) -> Result<(), StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO dropped (source, count) VALUES (?1, ?2) \
+             ON CONFLICT (source) DO UPDATE SET count = count + excluded.count",
+            params![source, n as i64],
+        )?;
+        Ok(())
+    }
+
+    fn dropped(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT source, count FROM dropped ORDER BY source")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
+impl Ledger for SqliteStore {
+    fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let inserted = {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO events (id, tenant, time_ms, actor_key, target_key, action, body, ingested_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            stmt.execute(params![
+                c.event.id,
+                c.event.tenant,
+                ms(c.event.time),
+                c.event.actor_key(),
+                c.event.target_key(),
+                c.event.action.as_str(),
+                serde_json::to_string(c.event)?,
+                ms(c.ingested_at),
+            ])?
+        };
+        if inserted == 0 {
+            // Dropping the transaction rolls it back; nothing was written.
+            return Ok(CommitOutcome::Duplicate);
+        }
+        if let Some(v) = c.verdict {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO verdicts (event_id, time_ms, alert, severity, score, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            stmt.execute(params![
+                v.event_id,
+                ms(v.time),
+                v.alert,
+                v.severity.as_str(),
+                v.score,
+                serde_json::to_string(v)?,
+            ])?;
+        }
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO baselines (scope, body) VALUES (?1, ?2) \
+                 ON CONFLICT (scope) DO UPDATE SET body = excluded.body",
+            )?;
+            for (k, b) in &c.baselines {
+                stmt.execute(params![k.as_str(), serde_json::to_string(b)?])?;
+            }
+        }
+        tx.commit()?;
+        Ok(CommitOutcome::Written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_store_meets_the_store_contract() {
+        conformance::run(&SqliteStore::open_in_memory().unwrap());
+    }
+
+    #[test]
+    fn state_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            let e = conformance::event("x1", "a@x.io", "b@x.io", "2024-01-01T00:00:00Z");
+            s.commit(&Commit {
+                event: &e,
+                verdict: None,
+                baselines: vec![],
+                ingested_at: Utc::now(),
+            })
+            .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        assert!(s.has_event("x1").unwrap());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema'", [])
+            .unwrap();
+        drop(conn);
+        let err = SqliteStore::open(&path).unwrap_err();
+        assert!(err.to_string().contains("newer provguard"), "{err}");
+    }
+}

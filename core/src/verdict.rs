@@ -1,0 +1,85 @@
+//! The verdict: one per event, the unit of the audit trail and of alerts (DESIGN §5).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Action, EventSummary, Privilege};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an event looks anomalous: a stable code, a sentence with the numbers, and the p-value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    pub code: String,
+    pub detail: String,
+    pub p_value: f64,
+    /// The baseline that spoke (e.g. `department:Sales`), when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// A piece of business context that lowered or confirmed the verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextNote {
+    /// `onboarding`, `approval`, `change_window`, `pim_activation`, `service_side_effect`, …
+    pub kind: String,
+    pub detail: String,
+    /// `lowered` or `confirmed`.
+    pub effect: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub event_id: String,
+    pub source: String,
+    pub tenant: String,
+    pub time: DateTime<Utc>,
+    pub action: Action,
+    pub actor: String,
+    pub target: String,
+    pub entitlement: Option<String>,
+    pub privilege: Option<Privilege>,
+    /// 0–100.
+    pub score: u8,
+    /// Combined p-value of the reasons (1 when there are none).
+    pub p_value: f64,
+    pub severity: Severity,
+    pub alert: bool,
+    pub reasons: Vec<Reason>,
+    pub context: Vec<ContextNote>,
+    /// Recent provisioning events of the target and the actor (alerts only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<EventSummary>,
+}
+
+impl Verdict {
+    pub fn reason_codes(&self) -> Vec<&str> {
+        self.reasons.iter().map(|r| r.code.as_str()).collect()
+    }
+}
