@@ -188,27 +188,33 @@ impl Baseline {
         self.hours.get(&tier).map_or(0.0, |b| b.iter().sum())
     }
 
-    /// Weight of an hour of week and its two neighbours, and the p-value of seeing an hour at
-    /// least as rare: the share of the mass in bins whose (smoothed) weight is ≤ this one's.
+    /// How unusual an hour of week is for a tier: returns (weight near it, total weight, p).
+    ///
+    /// "Near" pools the same kind of day (weekday or weekend) within ±2 hours of the time of
+    /// day, so a habit of 09:00 and 13:00 covers 11:00 but not 02:00. The p-value is the share
+    /// of the mass at times at least as rare as this one, counting this event once.
     pub fn hour_rarity(&self, tier: Privilege, how: usize) -> Option<(f64, f64, f64)> {
         let bins = self.hours.get(&tier)?;
         let total: f64 = bins.iter().sum();
         if total <= 0.0 {
             return None;
         }
-        let smooth = |h: usize| {
-            bins[(h + HOURS_PER_WEEK - 1) % HOURS_PER_WEEK]
-                + bins[h % HOURS_PER_WEEK]
-                + bins[(h + 1) % HOURS_PER_WEEK]
+        // Hour-of-day sums per kind of day; weekends weigh per day like weekdays.
+        let mut hod = [[0.0f64; 24]; 2];
+        for (h, w) in bins.iter().enumerate() {
+            hod[usize::from(h / 24 >= 5)][h % 24] += w;
+        }
+        let near = |h: usize| -> f64 {
+            let (kind, hr) = (usize::from(h / 24 >= 5), h % 24);
+            (0..5).map(|k| hod[kind][(hr + 24 + k - 2) % 24]).sum()
         };
-        let here = smooth(how);
-        // Mass of bins as rare as this one or rarer, plus one pseudo-observation (this event).
-        let rare_mass: f64 = (0..HOURS_PER_WEEK)
-            .filter(|&h| smooth(h) <= here + 1e-9)
-            .map(|h| bins[h])
-            .sum();
-        let p = ((rare_mass + 1.0) / (total + 1.0)).min(1.0);
-        Some((here, total, p))
+        // The smoothed distribution over the week; p = its mass at times as rare or rarer.
+        let smoothed: Vec<f64> = (0..HOURS_PER_WEEK).map(near).collect();
+        let here = smoothed[how % HOURS_PER_WEEK];
+        let all: f64 = smoothed.iter().sum();
+        let rare_mass: f64 = smoothed.iter().filter(|&&m| m <= here + 1e-9).sum();
+        let p = ((rare_mass / all) * total + 1.0) / (total + 1.0);
+        Some((here, total, p.min(1.0)))
     }
 
     /// Share of the tier's events that used this channel.
@@ -303,5 +309,8 @@ mod tests {
         assert!(p_night < 0.02, "{p_night}");
         let (_, _, p_day) = b.hour_rarity(Privilege::Admin, 24 + 12).unwrap();
         assert!(p_day > 0.3, "{p_day}");
+        // Between two habitual hours is not rare either.
+        let (_, _, p_gap) = b.hour_rarity(Privilege::Admin, 2 * 24 + 8).unwrap();
+        assert!(p_gap > 0.05, "{p_gap}");
     }
 }

@@ -271,10 +271,6 @@ fn at(b: &Baseline, t: i64, cfg: &DetectConfig) -> Baseline {
     b
 }
 
-fn pct(x: f64) -> String {
-    format!("{:.0}", x.round())
-}
-
 fn human_scope(key: &ScopeKey) -> String {
     let mut parts = key.0.splitn(3, '|');
     let _tenant = parts.next();
@@ -432,13 +428,15 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                                 "off_hours",
                                 p,
                                 format!(
-                                    "{} {} ({}); {} of {} {} changes by {name} fell within an hour of that time of week",
+                                    "{} at {} ({}); {:.1} of {:.1} {} changes by {name} were made on a {} within 2 hours of that time (weighted, {}-day half-life)",
                                     event.action,
                                     e.local_time.format("%a %H:%M"),
                                     e.tz.name(),
-                                    pct(here),
-                                    pct(total),
-                                    tier
+                                    here,
+                                    total,
+                                    tier,
+                                    if e.hour_of_week / 24 >= 5 { "weekend" } else { "weekday" },
+                                    cfg.half_life_days
                                 ),
                             )
                             .scope(human_scope(key)),
@@ -763,11 +761,8 @@ fn apply_context(
                     "rare_entitlement_for_department",
                     "rare_entitlement_for_actor",
                     "first_in_tenant",
-                    "new_actor",
-                    "volume_burst",
-                    "off_hours",
                 ],
-                20.0,
+                f64::INFINITY,
                 Some(ContextNote {
                     kind: "onboarding".into(),
                     detail: format!(
@@ -783,8 +778,9 @@ fn apply_context(
         }
     }
 
-    // An approval on file explains a rare grant and its timing (its note is already there).
-    if notes.iter().any(|n| n.kind == "approval") {
+    // An approval on file lowers a rare grant and its timing (its note is already there).
+    if let Some(i) = notes.iter().position(|n| n.kind == "approval") {
+        let n = notes.remove(i);
         lower(
             findings,
             notes,
@@ -794,9 +790,12 @@ fn apply_context(
                 "first_in_tenant",
                 "off_hours",
             ],
-            10.0,
-            None,
+            100.0,
+            Some(n.clone()),
         );
+        if !notes.iter().any(|x| x.kind == "approval") {
+            notes.insert(i.min(notes.len()), n);
+        }
     }
 
     // A change window explains bulk work and odd hours by its actors.
@@ -804,8 +803,8 @@ fn apply_context(
         lower(
             findings,
             notes,
-            &["volume_burst", "off_hours", "rare_entitlement_for_actor"],
-            50.0,
+            &["volume_burst", "off_hours"],
+            f64::INFINITY,
             Some(ContextNote {
                 kind: "change_window".into(),
                 detail: format!(
@@ -835,7 +834,7 @@ fn apply_context(
             findings,
             notes,
             &["off_hours", "volume_burst", "new_actor"],
-            10.0,
+            100.0,
             Some(ContextNote {
                 kind: "workflow".into(),
                 detail: format!("automated provisioning by {}", event.actor.label()),
@@ -845,8 +844,9 @@ fn apply_context(
     }
 }
 
-/// Multiplies the p-values of unprotected findings with these codes by `factor`; adds the note
-/// when anything changed.
+/// Weighs down unprotected findings with these codes: their p-value is multiplied by `factor`
+/// (`f64::INFINITY`: fully explained, kept only in the note). The note says what it changed and
+/// is added when anything changed; with no note, the changes are appended to the last note.
 fn lower(
     findings: &mut [Finding],
     notes: &mut Vec<ContextNote>,
@@ -854,15 +854,33 @@ fn lower(
     factor: f64,
     note: Option<ContextNote>,
 ) {
-    let mut applied = false;
+    let mut changes = Vec::new();
     for f in findings.iter_mut().filter(|f| codes.contains(&f.code)) {
-        if !f.protected {
-            f.p = (f.p * factor).min(1.0);
-            applied = true;
+        if f.protected {
+            continue;
         }
+        let before = f.p;
+        f.p = (f.p * factor).min(1.0);
+        changes.push(if factor.is_infinite() {
+            format!("explains {} (p = {:.1e}: {})", f.code, before, f.detail)
+        } else {
+            format!("lowers {} (p {:.1e} → {:.1e})", f.code, before, f.p)
+        });
     }
-    if let (true, Some(n)) = (applied, note) {
-        notes.push(n);
+    if changes.is_empty() {
+        return;
+    }
+    let suffix = format!("; {}", changes.join("; "));
+    match note {
+        Some(mut n) => {
+            n.detail.push_str(&suffix);
+            notes.push(n);
+        }
+        None => {
+            if let Some(n) = notes.last_mut() {
+                n.detail.push_str(&suffix);
+            }
+        }
     }
 }
 

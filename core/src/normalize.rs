@@ -436,11 +436,16 @@ pub fn split_value(v: Json, envelope: Option<&str>, out: &mut Vec<Result<RawReco
                 }
                 return;
             }
-            for key in ["value", "records"] {
+            for key in ["value", "records", "items"] {
                 let is_list = map.get(key).is_some_and(|v| {
                     v.as_array()
                         .is_some_and(|a| a.iter().all(Json::is_object))
-                }) && (key == "records" || map.contains_key("@odata.context") || map.len() <= 2);
+                }) && match key {
+                    "records" => true,
+                    "items" => map.get("kind").and_then(Json::as_str)
+                        == Some("admin#reports#activities"),
+                    _ => map.contains_key("@odata.context") || map.len() <= 2,
+                };
                 if is_list {
                     if let Some(Json::Array(items)) = map.remove(key) {
                         for item in items {
@@ -510,6 +515,16 @@ mod tests {
         assert_eq!(bad.len(), 1);
         assert!(bad[0].reason.starts_with("line 2: malformed JSON"), "{}", bad[0].reason);
         assert_eq!(bad[0].raw, "{oops");
+    }
+
+    #[test]
+    fn splits_google_activity_lists_and_graph_lists() {
+        let (ok, _) = records(
+            r#"{"kind":"admin#reports#activities","etag":"x","items":[{"kind":"admin#reports#activity"},{"kind":"admin#reports#activity"}]}"#,
+        );
+        assert_eq!(ok.len(), 2);
+        let (ok, _) = records(r#"{"@odata.context":"x","value":[{"id":"1"},{"id":"2"},{"id":"3"}]}"#);
+        assert_eq!(ok.len(), 3);
     }
 
     #[test]

@@ -327,3 +327,7 @@ fn history(target: &[EventSummary], actor: &[EventSummary]) -> Vec<EventSummary>
     out.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
     out
 }
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

@@ -1,0 +1,480 @@
+//! Behaviour of the whole pipeline on a small synthetic organisation: each detector fires on the
+//! anomaly it exists for, with the numbers in its sentence, and stays quiet on normal work.
+
+use chrono::{Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
+use chrono_tz::America::New_York;
+use serde_json::json;
+
+use super::*;
+use crate::context::{Approval, ChangeWindow, Person};
+use crate::event::Privilege;
+use crate::privilege::PrivilegeTable;
+use crate::store::{BaselineStore, ContextImport, ContextStore, EventStore, MemoryStore};
+
+fn person(email: &str, dept: &str, team: &str, start: Option<&str>) -> Person {
+    Person {
+        email: email.into(),
+        user_id: None,
+        display_name: Some(email.split('@').next().unwrap().replace('.', " ")),
+        department: Some(dept.into()),
+        team: Some(team.into()),
+        title: None,
+        manager: None,
+        employment_type: Some("employee".into()),
+        timezone: Some("America/New_York".into()),
+        start_date: start.map(|s| s.parse::<NaiveDate>().unwrap()),
+    }
+}
+
+struct Org {
+    pipeline: Pipeline<MemoryStore>,
+    seq: u32,
+}
+
+const ADMIN: &str = "ann.admin@acme.example";
+const HELPDESK: &str = "hal.help@acme.example";
+
+/// An event as the normalizer would hand it over (privilege from the tables).
+fn ev(
+    id: &str,
+    time: DateTime<Utc>,
+    action: &str,
+    actor: &str,
+    target: &str,
+    ent: Option<(&str, &str)>,
+    channel: &str,
+) -> Event {
+    serde_json::from_value(json!({
+        "id": id, "source": "okta", "tenant": "acme", "time": time,
+        "action": action, "outcome": "success",
+        "actor": {"email": actor, "kind": "human"},
+        "target": {"email": target, "kind": "human"},
+        "entitlement": ent.map(|(name, kind)| json!({"name": name, "kind": kind, "privilege": "unknown"})),
+        "channel": channel
+    }))
+    .map(|mut e: Event| {
+        if let Some(x) = e.entitlement.as_mut() {
+            PrivilegeTable::default().classify(x);
+        }
+        e
+    })
+    .unwrap()
+}
+
+fn ny(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    New_York
+        .with_ymd_and_hms(y, m, d, h, min, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+impl Org {
+    /// 60 weekdays of normal work: the admin and the helpdesk grant department groups to
+    /// Engineering and Sales people during New York business hours.
+    fn new(approvals: Vec<Approval>, windows: Vec<ChangeWindow>) -> Org {
+        let store = MemoryStore::new();
+        let mut people = vec![
+            person(ADMIN, "IT", "Identity", None),
+            person(HELPDESK, "IT", "Helpdesk", None),
+            person("nia.new@acme.example", "IT", "Identity", None),
+            person("jonathan.smith@acme.example", "Engineering", "Platform", None),
+            person("hira.hire@acme.example", "Sales", "Enterprise", Some("2026-03-02")),
+        ];
+        for i in 0..10 {
+            people.push(person(&format!("eng{i}@acme.example"), "Engineering", "Platform", None));
+            people.push(person(&format!("sales{i}@acme.example"), "Sales", "Enterprise", None));
+        }
+        store
+            .import_context(&ContextImport {
+                people: Some(people),
+                approvals: Some(approvals),
+                change_windows: Some(windows),
+                domains: Some(vec!["acme.example".into()]),
+            })
+            .unwrap();
+        let normalizer = Normalizer::new(&[], PrivilegeTable::default()).unwrap();
+        let pipeline = Pipeline::new(store, normalizer, DetectConfig::default()).unwrap();
+        let mut org = Org { pipeline, seq: 0 };
+        let mut day = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+        let mut n = 0u32;
+        while n < 60 {
+            if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+                for slot in 0..4u32 {
+                    let i = (n * 4 + slot) % 10;
+                    let (actor, target, group) = if slot % 2 == 0 {
+                        (ADMIN, format!("eng{i}@acme.example"), "eng-all")
+                    } else {
+                        (HELPDESK, format!("sales{i}@acme.example"), "sales-all")
+                    };
+                    let t = ny(day.year(), day.month(), day.day(), 9 + slot * 2, 15);
+                    let id = org.next_id();
+                    org.learn(ev(
+                        &id,
+                        t,
+                        "add_to_group",
+                        actor,
+                        &target,
+                        Some((group, "group")),
+                        "console",
+                    ));
+                }
+                n += 1;
+            }
+            day = day.succ_opt().unwrap();
+        }
+        org
+    }
+
+    fn next_id(&mut self) -> String {
+        self.seq += 1;
+        format!("h{}", self.seq)
+    }
+
+    fn learn(&mut self, e: Event) {
+        let now = e.time;
+        self.pipeline.process_event(&e, Mode::Learn, now).unwrap();
+    }
+
+    fn score(&mut self, e: Event) -> Verdict {
+        let now = e.time;
+        match self.pipeline.process_event(&e, Mode::Score, now).unwrap() {
+            EventOutcome::Scored(v) => *v,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+fn reason<'a>(v: &'a Verdict, code: &str) -> &'a crate::verdict::Reason {
+    v.reasons
+        .iter()
+        .find(|r| r.code == code)
+        .unwrap_or_else(|| panic!("no {code} in {:#?}", v.reasons))
+}
+
+/// Monday 2026-04-06 in New York.
+fn monday(h: u32, m: u32) -> DateTime<Utc> {
+    ny(2026, 4, 6, h, m)
+}
+
+#[test]
+fn normal_work_does_not_alert() {
+    let mut org = Org::new(vec![], vec![]);
+    let v = org.score(ev(
+        "n1",
+        monday(11, 10),
+        "add_to_group",
+        ADMIN,
+        "eng3@acme.example",
+        Some(("eng-all", "group")),
+        "console",
+    ));
+    assert!(!v.alert, "{v:#?}");
+    assert!(v.reasons.is_empty(), "{v:#?}");
+}
+
+#[test]
+fn a_rare_group_for_the_department_alerts_with_the_counts() {
+    let mut org = Org::new(vec![], vec![]);
+    let v = org.score(ev(
+        "r1",
+        monday(11, 10),
+        "add_to_group",
+        HELPDESK,
+        "sales4@acme.example",
+        Some(("prod-db-admins", "group")),
+        "console",
+    ));
+    assert!(v.alert, "{v:#?}");
+    let r = reason(&v, "rare_entitlement_for_department");
+    assert!(
+        r.detail.starts_with("0 of 120 grants to the Enterprise team were prod-db-admins"),
+        "{}",
+        r.detail
+    );
+    assert_eq!(v.privilege, Some(Privilege::Admin), "admin by name");
+    assert!(v.reason_codes().contains(&"rare_entitlement_for_actor"));
+}
+
+#[test]
+fn an_admin_grant_at_night_is_off_hours_in_the_actors_time_zone() {
+    let mut org = Org::new(vec![], vec![]);
+    // Teach the admin's unknown-tier habits first: the history was all `unknown` tier groups.
+    let v = org.score(ev(
+        "o1",
+        monday(2, 10),
+        "add_to_group",
+        ADMIN,
+        "eng2@acme.example",
+        Some(("eng-all", "group")),
+        "console",
+    ));
+    let r = reason(&v, "off_hours");
+    assert!(r.detail.contains("at Mon 02:10 (America/New_York); 0.0 of"), "{}", r.detail);
+    assert!(r.detail.contains("on a weekday within 2 hours"), "{}", r.detail);
+    assert_eq!(r.scope.as_deref(), Some("actor:ann.admin@acme.example"));
+}
+
+#[test]
+fn self_grants_and_escalation_chains_are_flagged() {
+    let mut org = Org::new(vec![], vec![]);
+    let v = org.score(ev(
+        "s1",
+        monday(11, 0),
+        "grant_role",
+        ADMIN,
+        ADMIN,
+        Some(("Super Administrator", "role")),
+        "console",
+    ));
+    assert!(v.alert);
+    assert!(reason(&v, "self_grant").detail.contains("to themselves"));
+
+    org.score(ev(
+        "c1",
+        monday(13, 0),
+        "create_account",
+        HELPDESK,
+        "temp.contractor@acme.example",
+        None,
+        "console",
+    ));
+    let v = org.score(ev(
+        "c2",
+        monday(13, 12),
+        "grant_role",
+        HELPDESK,
+        "temp.contractor@acme.example",
+        Some(("Super Administrator", "role")),
+        "console",
+    ));
+    let r = reason(&v, "escalation_chain");
+    assert!(r.detail.contains("12 minutes earlier (event c1)"), "{}", r.detail);
+    assert!(v.history.iter().any(|h| h.id == "c1"), "history carries the chain");
+}
+
+#[test]
+fn a_burst_is_named_with_its_size_and_a_change_window_lowers_it() {
+    let mut org = Org::new(vec![], vec![]);
+    let mut last = None;
+    for i in 0..8 {
+        last = Some(org.score(ev(
+            &format!("b{i}"),
+            monday(11, 0) + Duration::seconds(30 * i),
+            "add_to_group",
+            HELPDESK,
+            &format!("sales{i}@acme.example"),
+            Some(("sales-all", "group")),
+            "console",
+        )));
+    }
+    let v = last.unwrap();
+    assert!(v.alert, "{v:#?}");
+    assert!(
+        reason(&v, "volume_burst").detail.contains("made 8 changes in 10 minutes"),
+        "{:?}",
+        v.reasons
+    );
+
+    let window = ChangeWindow {
+        id: "CHG-7".into(),
+        start: monday(10, 0),
+        end: monday(12, 0),
+        actors: vec![HELPDESK.into()],
+        description: Some("Q2 sales re-org".into()),
+    };
+    let mut org = Org::new(vec![], vec![window]);
+    let mut last = None;
+    for i in 0..8 {
+        last = Some(org.score(ev(
+            &format!("w{i}"),
+            monday(11, 0) + Duration::seconds(30 * i),
+            "add_to_group",
+            HELPDESK,
+            &format!("sales{i}@acme.example"),
+            Some(("sales-all", "group")),
+            "console",
+        )));
+    }
+    let v = last.unwrap();
+    assert!(!v.alert, "{v:#?}");
+    assert!(v.context.iter().any(|c| c.kind == "change_window"));
+}
+
+#[test]
+fn privileged_grants_need_an_approval_when_approvals_are_loaded() {
+    let approval = Approval {
+        ticket: "SEC-42".into(),
+        target: "eng1@acme.example".into(),
+        entitlement: "AdministratorAccess".into(),
+        approved_by: Some("ciso@acme.example".into()),
+        approved_at: Some(monday(8, 0)),
+        expires_at: Some(monday(8, 0) + Duration::days(2)),
+    };
+    let mut org = Org::new(vec![approval], vec![]);
+    let grant = |id: &str, target: &str| {
+        ev(
+            id,
+            monday(11, 0),
+            "grant_role",
+            ADMIN,
+            target,
+            Some(("AdministratorAccess", "policy")),
+            "console",
+        )
+    };
+    let v = org.score(grant("a1", "eng2@acme.example"));
+    assert!(reason(&v, "missing_approval")
+        .detail
+        .contains("no approval on file for eng2@acme.example to receive AdministratorAccess"));
+    let v = org.score(grant("a2", "eng1@acme.example"));
+    assert!(!v.reason_codes().contains(&"missing_approval"), "{v:#?}");
+    assert!(v
+        .context
+        .iter()
+        .any(|c| c.kind == "approval" && c.detail.contains("SEC-42 by ciso@acme.example")));
+}
+
+#[test]
+fn account_creation_checks_email_hygiene() {
+    let mut org = Org::new(vec![], vec![]);
+    let v = org.score(ev(
+        "e1",
+        monday(11, 0),
+        "create_account",
+        HELPDESK,
+        "maria@acme-example.com",
+        None,
+        "console",
+    ));
+    assert!(v.reason_codes().is_empty() || !v.reason_codes().contains(&"email_typo"));
+    let v = org.score(ev(
+        "e2",
+        monday(11, 5),
+        "create_account",
+        HELPDESK,
+        "maria@acrne.example",
+        None,
+        "console",
+    ));
+    assert!(v.alert, "{v:#?}");
+    assert!(reason(&v, "email_lookalike_domain").detail.contains("acme.example"));
+
+    let v = org.score(ev(
+        "e3",
+        monday(11, 10),
+        "create_account",
+        HELPDESK,
+        "jonathan.smiht@acme.example",
+        None,
+        "console",
+    ));
+    assert!(
+        reason(&v, "email_typo")
+            .detail
+            .contains("jonathan.smith@acme.example (edit distance 1)"),
+        "{v:#?}"
+    );
+}
+
+#[test]
+fn a_new_actor_granting_privileges_is_flagged() {
+    let mut org = Org::new(vec![], vec![]);
+    let v = org.score(ev(
+        "na1",
+        monday(11, 0),
+        "grant_role",
+        "nia.new@acme.example",
+        "eng5@acme.example",
+        Some(("Global Administrator", "role")),
+        "console",
+    ));
+    let r = reason(&v, "new_actor");
+    assert!(r.detail.contains("never made a provisioning change"), "{}", r.detail);
+    assert!(v.alert);
+}
+
+#[test]
+fn onboarding_lowers_a_new_hires_first_grants() {
+    let mut org = Org::new(vec![], vec![]);
+    // hira.hire starts 2026-03-02; a rare standard group two days later is explained.
+    let t = ny(2026, 3, 4, 11, 0);
+    let v = org.score(ev(
+        "ob1",
+        t,
+        "assign_app",
+        HELPDESK,
+        "hira.hire@acme.example",
+        Some(("gong", "app")),
+        "console",
+    ));
+    assert!(v.context.iter().any(|c| c.kind == "onboarding"), "{v:#?}");
+    assert!(!v.alert, "{v:#?}");
+}
+
+#[test]
+fn duplicates_are_not_counted_twice_and_alerts_stay_out_of_baselines() {
+    let mut org = Org::new(vec![], vec![]);
+    let key = crate::baseline::ScopeKey::tenant("acme");
+    let before = org.pipeline.store().baselines(std::slice::from_ref(&key)).unwrap()[&key]
+        .events
+        .n;
+    let normal = ev(
+        "d1",
+        monday(11, 0),
+        "add_to_group",
+        ADMIN,
+        "eng3@acme.example",
+        Some(("eng-all", "group")),
+        "console",
+    );
+    assert!(matches!(
+        org.pipeline.process_event(&normal, Mode::Score, monday(11, 0)).unwrap(),
+        EventOutcome::Scored(_)
+    ));
+    assert!(matches!(
+        org.pipeline.process_event(&normal, Mode::Score, monday(11, 0)).unwrap(),
+        EventOutcome::Duplicate
+    ));
+    let after = org.pipeline.store().baselines(std::slice::from_ref(&key)).unwrap()[&key]
+        .events
+        .n;
+    assert_eq!(after, before + 1);
+
+    let v = org.score(ev(
+        "d2",
+        monday(11, 5),
+        "grant_role",
+        ADMIN,
+        ADMIN,
+        Some(("Super Administrator", "role")),
+        "console",
+    ));
+    assert!(v.alert);
+    let after_alert = org.pipeline.store().baselines(std::slice::from_ref(&key)).unwrap()[&key]
+        .events
+        .n;
+    assert_eq!(after_alert, after, "an alerting event must not teach the model");
+    assert!(org.pipeline.store().has_event("d2").unwrap(), "but it is in the log");
+}
+
+#[test]
+fn rebaseline_reproduces_online_learning() {
+    let mut org = Org::new(vec![], vec![]);
+    let now = monday(0, 0);
+    let keys = [
+        crate::baseline::ScopeKey::tenant("acme"),
+        crate::baseline::ScopeKey::actor("acme", ADMIN),
+        crate::baseline::ScopeKey::target_department("acme", "Sales"),
+    ];
+    let online = org.pipeline.store().baselines(&keys).unwrap();
+    let (used, left_out, _) = org.pipeline.rebaseline(now, 180).unwrap();
+    assert_eq!((used, left_out), (240, 0));
+    let rebuilt = org.pipeline.store().baselines(&keys).unwrap();
+    for k in &keys {
+        let (mut a, b) = (online[k].clone(), rebuilt[k].clone());
+        a.decay_to(now.timestamp(), 30.0);
+        assert_eq!(a.events.n, b.events.n, "{k:?}");
+        assert!((a.events.w - b.events.w).abs() < 1e-6, "{k:?}");
+        assert_eq!(a.entitlements.len(), b.entitlements.len());
+    }
+}
