@@ -87,6 +87,11 @@ pub fn lookalike(domain: &str, own: &[String]) -> Option<Lookalike> {
         {
             return Some(Lookalike::Embeds { own: o });
         }
+        let alnum = |s: &str| s.chars().filter(|c| c.is_alphanumeric()).collect::<String>();
+        let (ca, co) = (alnum(&unicode), alnum(&o));
+        if ca.len() > co.len() && ca.starts_with(&co) {
+            return Some(Lookalike::Embeds { own: o });
+        }
         if unicode != o && visual_key(&unicode) == visual_key(&o) {
             return Some(Lookalike::Confusable {
                 own: o,
@@ -160,6 +165,10 @@ mod tests {
         assert!(matches!(lookalike("acmecorp.co", &own()), Some(Lookalike::TldSwap { .. })));
         assert!(matches!(
             lookalike("acmecorp.com.mail-login.io", &own()),
+            Some(Lookalike::Embeds { .. })
+        ));
+        assert!(matches!(
+            lookalike("acmecorp-com.net", &own()),
             Some(Lookalike::Embeds { .. })
         ));
         assert_eq!(lookalike("gmail.com", &own()), None);

@@ -1,0 +1,375 @@
+//! The `provguard` command line, end to end, on real state files.
+
+use std::io::Write;
+
+use predicates::prelude::*;
+use serde_json::Value;
+
+use crate::support::{normalize_file, normalizer, provguard, root};
+
+fn compact(path: &str) -> String {
+    let text = std::fs::read_to_string(root().join(path)).unwrap();
+    serde_json::to_string(&serde_json::from_str::<Value>(&text).unwrap()).unwrap()
+}
+
+fn verdict_lines(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each stdout line is a verdict"))
+        .collect()
+}
+
+#[test]
+fn a_mixed_file_loses_nothing_and_counts_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let okta = compact("samples/okta/grant_super_admin.json");
+    let trail = compact("samples/cloudtrail/sso_admin_attach_user_policy.json");
+    let login = compact("samples/okta/session_start_dropped.json");
+    let input = dir.path().join("mixed.jsonl");
+    std::fs::write(
+        &input,
+        format!("{okta}\n{{\"uuid\": broken\n{okta}\n{login}\n{trail}\n{{\"hello\":\"world\"}}\n"),
+    )
+    .unwrap();
+
+    let mut n = normalizer();
+    let mut expected: Vec<String> = Vec::new();
+    for p in ["samples/okta/grant_super_admin.json", "samples/cloudtrail/sso_admin_attach_user_policy.json"] {
+        expected.extend(normalize_file(&mut n, &root().join(p), None).events.into_iter().map(|e| e.id));
+    }
+    assert!(expected.len() >= 2);
+
+    let out = provguard()
+        .args(["ingest", "--state"])
+        .arg(&state)
+        .arg(&input)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("6 records"))
+        .stderr(predicate::str::contains("1 dropped"))
+        .stderr(predicate::str::contains("2 dead-lettered"))
+        .get_output()
+        .clone();
+    let verdicts = verdict_lines(&out.stdout);
+    let ids: Vec<&str> = verdicts.iter().map(|v| v["event_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, expected.iter().map(String::as_str).collect::<Vec<_>>());
+    for v in &verdicts {
+        for key in ["event_id", "source", "time", "action", "actor", "target", "score", "p_value", "severity", "alert", "reasons", "context"] {
+            assert!(v.get(key).is_some(), "verdict lacks {key}: {v}");
+        }
+    }
+    let okta_events = expected.len() - 1;
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("{okta_events} duplicates skipped")));
+
+    // The bad lines are kept with their reasons.
+    let dead = provguard()
+        .args(["dead-letters", "--state"])
+        .arg(&state)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let dead = verdict_lines(&dead);
+    assert_eq!(dead.len(), 2);
+    assert!(dead[0]["reason"].as_str().unwrap().contains("line 2: malformed JSON"));
+    assert_eq!(dead[0]["raw"], "{\"uuid\": broken");
+    assert!(dead[1]["reason"].as_str().unwrap().contains("cannot tell the source"));
+
+    // A re-delivery of the whole file scores nothing again.
+    provguard()
+        .args(["ingest", "--state"])
+        .arg(&state)
+        .arg(&input)
+        .assert()
+        .success()
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains(format!(
+            "0 verdicts, 0 alerts, 0 learned, {} duplicates skipped",
+            expected.len() + okta_events
+        )));
+}
+
+#[test]
+fn missing_files_and_bad_options_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.db");
+    provguard()
+        .args(["ingest", "--state"])
+        .arg(&state)
+        .arg(dir.path().join("nope.json"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("nope.json does not exist"));
+    assert!(!state.exists(), "nothing is created before inputs are checked");
+    provguard()
+        .args(["ingest", "--source", "salesforce", "--state"])
+        .arg(&state)
+        .arg(root().join("samples/okta/grant_super_admin.json"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("unknown --source `salesforce`"));
+    provguard()
+        .args(["ingest", "--mapping", "nofile", "--state"])
+        .arg(&state)
+        .arg(root().join("samples/okta/grant_super_admin.json"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--mapping expects NAME=FILE"));
+    let bad = dir.path().join("bad.vrl");
+    std::fs::write(&bad, ". = upcase(").unwrap();
+    provguard()
+        .args(["normalize", "--mapping"])
+        .arg(format!("mine={}", bad.display()))
+        .arg(root().join("samples/okta/grant_super_admin.json"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("VRL program `mine` does not compile"));
+}
+
+#[test]
+fn a_custom_vrl_mapping_adds_a_source_without_recompiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("hr.vrl");
+    std::fs::write(
+        &mapping,
+        r#"
+if .type != "role_added" { abort }
+. = {
+  "id": string!(.event_id), "source": "hrtool", "tenant": "acme", "time": .at,
+  "action": "grant_role", "outcome": "success",
+  "actor": {"email": .by, "kind": "human"},
+  "target": {"email": .user, "kind": "human", "department": .dept},
+  "entitlement": {"name": .role, "kind": "role", "privilege": "unknown"},
+  "approval_ref": .ticket, "channel": "api"
+}
+"#,
+    )
+    .unwrap();
+    let input = dir.path().join("hr.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"type":"role_added","event_id":"hr-1","at":"2026-05-04T10:00:00Z","by":"ann@acme.example","user":"bo@acme.example","dept":"Sales","role":"Global Administrator","ticket":"HR-9"}"#,
+            "\n",
+            r#"{"type":"login","event_id":"hr-2"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let out = provguard()
+        .args(["ingest", "--source", "hrtool", "--mapping"])
+        .arg(format!("hrtool={}", mapping.display()))
+        .arg("--state")
+        .arg(dir.path().join("s.db"))
+        .arg(&input)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("1 dropped"))
+        .get_output()
+        .stdout
+        .clone();
+    let v = verdict_lines(&out);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0]["event_id"], "hr-1");
+    assert_eq!(v[0]["privilege"], "admin", "built-in tables classify custom sources too");
+}
+
+#[test]
+fn gzip_log_files_and_stdin_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let records: Value = serde_json::from_str(&std::fs::read_to_string(
+        root().join("samples/cloudtrail/sso_admin_attach_user_policy.json"),
+    ).unwrap()).unwrap();
+    let record = records.get("detail").cloned().unwrap_or(records);
+    let log = serde_json::json!({"Records": [record]});
+    let gz = dir.path().join("111122223333_CloudTrail_us-east-1_20260504T1000Z_x.json.gz");
+    let mut enc = flate2_writer(&gz);
+    enc.write_all(log.to_string().as_bytes()).unwrap();
+    drop(enc);
+    provguard()
+        .args(["ingest", "--state"])
+        .arg(dir.path().join("a.db"))
+        .arg(&gz)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("1 records"));
+    provguard()
+        .args(["ingest", "--state"])
+        .arg(dir.path().join("b.db"))
+        .arg("-")
+        .write_stdin(compact("samples/okta/grant_super_admin.json"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"event_id\""));
+}
+
+fn flate2_writer(path: &std::path::Path) -> impl Write {
+    // Minimal gzip via the system `gzip` is not assumed; write with the stored-block encoder.
+    GzipFile::new(path)
+}
+
+/// A tiny gzip writer (stored deflate blocks) so the test needs no compression crate.
+struct GzipFile {
+    path: std::path::PathBuf,
+    data: Vec<u8>,
+}
+
+impl GzipFile {
+    fn new(path: &std::path::Path) -> Self {
+        GzipFile { path: path.to_owned(), data: Vec::new() }
+    }
+}
+
+impl Write for GzipFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.data.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for GzipFile {
+    fn drop(&mut self) {
+        let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+        let chunks: Vec<&[u8]> = self.data.chunks(65_535).collect();
+        for (i, c) in chunks.iter().enumerate() {
+            out.push(u8::from(i + 1 == chunks.len()));
+            let len = c.len() as u16;
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&(!len).to_le_bytes());
+            out.extend_from_slice(c);
+        }
+        out.extend_from_slice(&crc32(&self.data).to_le_bytes());
+        out.extend_from_slice(&(self.data.len() as u32).to_le_bytes());
+        std::fs::write(&self.path, out).unwrap();
+    }
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn context_learn_ingest_alerts_and_explain_work_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.db");
+    let directory = dir.path().join("directory.csv");
+    std::fs::write(
+        &directory,
+        "email,user_id,display_name,department,team,title,manager,employment_type,timezone,start_date\n\
+         ann@acme.example,u1,Ann,IT,Identity,Admin,,employee,Europe/Berlin,2020-01-01\n",
+    )
+    .unwrap();
+    let domains = dir.path().join("domains.txt");
+    std::fs::write(&domains, "acme.example\n").unwrap();
+    provguard()
+        .args(["context", "import", "--state"])
+        .arg(&state)
+        .arg("--directory")
+        .arg(&directory)
+        .arg("--domains")
+        .arg(&domains)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("imported 1 people, 1 domains"));
+    provguard()
+        .args(["context", "import", "--state"])
+        .arg(&state)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("nothing to import"));
+
+    // History: the admin creates accounts on the tenant's domain on weekday mornings.
+    let mut lines = String::new();
+    for i in 0..40 {
+        let day = 1 + (i % 20);
+        lines.push_str(&serde_json::json!({
+            "uuid": format!("hist-{i}"), "published": format!("2026-04-{day:02}T08:{:02}:00Z", i % 50),
+            "eventType": "user.lifecycle.create", "displayMessage": "Create okta user",
+            "actor": {"id": "u1", "type": "User", "alternateId": "ann@acme.example", "displayName": "Ann"},
+            "client": {"ipAddress": "198.51.100.7", "userAgent": {"rawUserAgent": "Mozilla/5.0"}},
+            "outcome": {"result": "SUCCESS"},
+            "target": [{"id": format!("t{i}"), "type": "User", "alternateId": format!("user{i}@acme.example"), "displayName": format!("User {i}")}]
+        }).to_string());
+        lines.push('\n');
+    }
+    let history = dir.path().join("history.jsonl");
+    std::fs::write(&history, lines).unwrap();
+    provguard()
+        .args(["learn", "--state"])
+        .arg(&state)
+        .arg(&history)
+        .assert()
+        .success()
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("40 learned"));
+    provguard()
+        .args(["rebaseline", "--state"])
+        .arg(&state)
+        .args(["--now", "2026-05-01T00:00:00Z"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("from 40 events"));
+
+    let odd = serde_json::json!({
+        "uuid": "odd-1", "published": "2026-05-01T09:00:00Z",
+        "eventType": "user.lifecycle.create", "displayMessage": "Create okta user",
+        "actor": {"id": "u1", "type": "User", "alternateId": "ann@acme.example", "displayName": "Ann"},
+        "client": {"ipAddress": "198.51.100.7", "userAgent": {"rawUserAgent": "Mozilla/5.0"}},
+        "outcome": {"result": "SUCCESS"},
+        "target": [{"id": "t99", "type": "User", "alternateId": "eve@acme-example.com", "displayName": "Eve"}]
+    });
+    let out = provguard()
+        .args(["ingest", "--state"])
+        .arg(&state)
+        .arg("-")
+        .write_stdin(odd.to_string())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v = &verdict_lines(&out)[0];
+    assert_eq!(v["alert"], true, "{v}");
+    assert_eq!(v["reasons"][0]["code"], "email_lookalike_domain");
+
+    provguard()
+        .args(["alerts", "--state"])
+        .arg(&state)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"event_id\":\"odd-1\""));
+    provguard()
+        .args(["alerts", "--since", "2026-06-01T00:00:00Z", "--state"])
+        .arg(&state)
+        .assert()
+        .success()
+        .stdout(predicate::str::is_empty());
+    provguard()
+        .args(["explain", "--state"])
+        .arg(&state)
+        .arg("odd-1")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("email_lookalike_domain"))
+        .stdout(predicate::str::contains("acme.example"))
+        .stdout(predicate::str::contains("history"));
+    provguard()
+        .args(["explain", "--state"])
+        .arg(&state)
+        .arg("hist-3")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("learned from history"));
+}

@@ -1,0 +1,4 @@
+mod cli;
+mod corpus;
+mod golden;
+mod support;
