@@ -18,9 +18,18 @@ const APPROVALS: &str = include_str!("../../samples/demo/context/approvals.jsonl
 const CHANGE_WINDOWS: &str = include_str!("../../samples/demo/context/change_windows.jsonl");
 const DOMAINS: &str = include_str!("../../samples/demo/context/domains.txt");
 const HISTORY: &[(&str, &[u8])] = &[
-    ("history/okta.jsonl.gz", include_bytes!("../../samples/demo/history/okta.jsonl.gz")),
-    ("history/cloudtrail.json.gz", include_bytes!("../../samples/demo/history/cloudtrail.json.gz")),
-    ("history/entra.jsonl.gz", include_bytes!("../../samples/demo/history/entra.jsonl.gz")),
+    (
+        "history/okta.jsonl.gz",
+        include_bytes!("../../samples/demo/history/okta.jsonl.gz"),
+    ),
+    (
+        "history/cloudtrail.json.gz",
+        include_bytes!("../../samples/demo/history/cloudtrail.json.gz"),
+    ),
+    (
+        "history/entra.jsonl.gz",
+        include_bytes!("../../samples/demo/history/entra.jsonl.gz"),
+    ),
 ];
 const REPLAY: &[u8] = include_bytes!("../../samples/demo/replay/day.jsonl");
 
@@ -49,8 +58,14 @@ pub fn run(config: Option<&Path>, state: &Path) -> Result<ExitCode> {
     remove_state(state)?;
     let store = SqliteStore::open(state)?;
     let import = ContextImport {
-        people: Some(context::read_directory("directory.csv", DIRECTORY.as_bytes())?),
-        approvals: Some(context::read_jsonl::<Approval>("approvals.jsonl", APPROVALS.as_bytes())?),
+        people: Some(context::read_directory(
+            "directory.csv",
+            DIRECTORY.as_bytes(),
+        )?),
+        approvals: Some(context::read_jsonl::<Approval>(
+            "approvals.jsonl",
+            APPROVALS.as_bytes(),
+        )?),
         change_windows: Some(context::read_jsonl::<ChangeWindow>(
             "change_windows.jsonl",
             CHANGE_WINDOWS.as_bytes(),
@@ -88,9 +103,7 @@ pub fn run(config: Option<&Path>, state: &Path) -> Result<ExitCode> {
         started.elapsed().as_secs_f64(),
         state.display(),
         state.display(),
-        alerts
-            .first()
-            .map_or("<EVENT_ID>", |v| v.event_id.as_str())
+        alerts.first().map_or("<EVENT_ID>", |v| v.event_id.as_str())
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -191,7 +191,11 @@ fn build_normalizer(cfg: &Config, flags: &[String]) -> Result<Normalizer> {
         let Some((name, file)) = flag.split_once('=') else {
             bail!("--mapping expects NAME=FILE, got `{flag}`");
         };
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             bail!("--mapping name `{name}` must be letters, digits, `_` or `-`");
         }
         add(name, Path::new(file))?;
@@ -220,8 +224,7 @@ fn read_inputs(files: &[PathBuf]) -> Result<Vec<(String, Vec<u8>)>> {
                 .context("cannot read standard input")?;
             out.push(("-".to_owned(), buf));
         } else {
-            let bytes =
-                std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+            let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
             out.push((f.display().to_string(), bytes));
         }
     }
@@ -324,8 +327,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             change_windows,
             domains,
         }) => {
-            if directory.is_none() && approvals.is_none() && change_windows.is_none() && domains.is_none() {
-                bail!("nothing to import: give --directory, --approvals, --change-windows and/or --domains");
+            if directory.is_none()
+                && approvals.is_none()
+                && change_windows.is_none()
+                && domains.is_none()
+            {
+                bail!(
+                    "nothing to import: give --directory, --approvals, --change-windows and/or --domains"
+                );
             }
             let import = read_context(
                 directory.as_deref(),
@@ -465,9 +474,9 @@ fn normalize(
 }
 
 fn open_text(path: &Path) -> Result<BufReader<std::fs::File>> {
-    Ok(BufReader::new(
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-    ))
+    Ok(BufReader::new(std::fs::File::open(path).with_context(
+        || format!("cannot open {}", path.display()),
+    )?))
 }
 
 fn read_context(
@@ -530,7 +539,8 @@ pub(crate) fn collect_verdicts(
     now: DateTime<Utc>,
 ) -> Result<(Stats, Vec<Verdict>)> {
     let mut verdicts = Vec::new();
-    let stats = pipeline.process_bytes(bytes, None, mode, now, &mut |v| verdicts.push(v.clone()))?;
+    let stats =
+        pipeline.process_bytes(bytes, None, mode, now, &mut |v| verdicts.push(v.clone()))?;
     Ok((stats, verdicts))
 }
 

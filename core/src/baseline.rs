@@ -156,7 +156,11 @@ impl Baseline {
         bump(&mut self.events, w, o.time);
         if let (true, Some(ent)) = (parts.entitlements, o.entitlement) {
             bump(&mut self.grants, w, o.time);
-            bump(self.entitlements.entry(ent.to_owned()).or_default(), w, o.time);
+            bump(
+                self.entitlements.entry(ent.to_owned()).or_default(),
+                w,
+                o.time,
+            );
         }
         if parts.hours {
             let bins = self
@@ -242,14 +246,22 @@ impl Baseline {
             return None;
         }
         let singletons = self.actors_once;
-        Some((singletons, total, (singletons as f64 + 1.0) / (total as f64 + 2.0)))
+        Some((
+            singletons,
+            total,
+            (singletons as f64 + 1.0) / (total as f64 + 2.0),
+        ))
     }
 
     /// Good–Turing estimate for a never-granted entitlement.
     pub fn new_entitlement_probability(&self) -> (u64, u64, f64) {
         let singletons = self.entitlements.values().filter(|c| c.n == 1).count() as u64;
         let total = self.grants.n;
-        (singletons, total, (singletons as f64 + 1.0) / (total as f64 + 2.0))
+        (
+            singletons,
+            total,
+            (singletons as f64 + 1.0) / (total as f64 + 2.0),
+        )
     }
 }
 

@@ -144,13 +144,18 @@ impl Context {
                 && entitlement_ids
                     .iter()
                     .any(|e| e.eq_ignore_ascii_case(&a.entitlement))
-                && a.approved_at.is_none_or(|s| s <= at + chrono::Duration::hours(1))
+                && a.approved_at
+                    .is_none_or(|s| s <= at + chrono::Duration::hours(1))
                 && a.expires_at.is_none_or(|e| at <= e)
         })
     }
 
     /// A change window open at `at` for one of these actor identifiers (or for everyone).
-    pub fn change_window_for(&self, actor_ids: &[&str], at: DateTime<Utc>) -> Option<&ChangeWindow> {
+    pub fn change_window_for(
+        &self,
+        actor_ids: &[&str],
+        at: DateTime<Utc>,
+    ) -> Option<&ChangeWindow> {
         self.change_windows.iter().find(|w| {
             w.start <= at
                 && at <= w.end
@@ -178,7 +183,9 @@ impl Context {
 
 /// Reads `directory.csv` (header as in DESIGN §4; extra columns are ignored).
 pub fn read_directory(file: &str, reader: impl std::io::Read) -> Result<Vec<Person>, ContextError> {
-    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(reader);
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(reader);
     let headers = rdr
         .headers()
         .map_err(|source| ContextError::Csv {
@@ -324,11 +331,21 @@ mod tests {
         .unwrap();
         let ctx = Context::new(vec![], vec![a], vec![], vec![]);
         let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
-        assert!(ctx
-            .approval_for(&["ANN@x.io"], &["administratoraccess"], at("2024-05-02T00:00:00Z"))
-            .is_some());
-        assert!(ctx
-            .approval_for(&["ann@x.io"], &["AdministratorAccess"], at("2024-05-09T00:00:00Z"))
-            .is_none());
+        assert!(
+            ctx.approval_for(
+                &["ANN@x.io"],
+                &["administratoraccess"],
+                at("2024-05-02T00:00:00Z")
+            )
+            .is_some()
+        );
+        assert!(
+            ctx.approval_for(
+                &["ann@x.io"],
+                &["AdministratorAccess"],
+                at("2024-05-09T00:00:00Z")
+            )
+            .is_none()
+        );
     }
 }

@@ -78,10 +78,10 @@ impl DetectConfig {
                 self.tenant_timezone
             ));
         }
-        if !(self.half_life_days > 0.0) {
+        if self.half_life_days.is_nan() || self.half_life_days <= 0.0 {
             return Err("half_life_days must be positive".into());
         }
-        if !(self.finding_p > 0.0 && self.finding_p < 1.0) {
+        if self.finding_p.is_nan() || self.finding_p <= 0.0 || self.finding_p >= 1.0 {
             return Err("finding_p must be between 0 and 1".into());
         }
         Ok(())
@@ -130,7 +130,11 @@ pub fn enrich<'a>(event: &'a Event, ctx: &'a Context, cfg: &DetectConfig) -> Enr
             .collect::<Vec<_>>()
     };
     let actor = ctx.person(ids(&event.actor.email, &event.actor.id, &event.actor.name));
-    let target = ctx.person(ids(&event.target.email, &event.target.id, &event.target.name));
+    let target = ctx.person(ids(
+        &event.target.email,
+        &event.target.id,
+        &event.target.name,
+    ));
     let tz = actor
         .and_then(|p| p.timezone.as_deref())
         .and_then(|t| t.parse::<Tz>().ok())
@@ -314,7 +318,10 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
         if let (true, Some(ek), Some(label)) = (grant, &e.entitlement_key, &ent_label) {
             let mut chain: Vec<(ScopeKey, String)> = Vec::new();
             if let Some(team) = &e.target_team {
-                chain.push((ScopeKey::target_team(tenant, team), format!("the {team} team")));
+                chain.push((
+                    ScopeKey::target_team(tenant, team),
+                    format!("the {team} team"),
+                ));
             }
             if let Some(d) = &e.target_department {
                 chain.push((ScopeKey::target_department(tenant, d), d.clone()));
@@ -361,7 +368,10 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
         // --- entitlement rarity for the actor (privileged or unclassified grants).
         let actor_b = get(&ScopeKey::actor(tenant, &e.actor_key));
         if let (true, Some(ek), Some(label)) = (grant, &e.entitlement_key, &ent_label) {
-            if matches!(tier, Privilege::Admin | Privilege::Elevated | Privilege::Unknown) {
+            if matches!(
+                tier,
+                Privilege::Admin | Privilege::Elevated | Privilege::Unknown
+            ) {
                 if let Some(b) = actor_b.as_ref().filter(|b| b.grants.w >= cfg.min_evidence) {
                     let c = b.entitlements.get(ek).map_or(0.0, |c| c.w);
                     let p = (c + 0.5) / (b.grants.w + 1.0);
@@ -386,7 +396,8 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
 
         // --- first grant of this entitlement anywhere in the tenant.
         if let (true, Some(ek), Some(label)) = (grant, &e.entitlement_key, &ent_label) {
-            if let Some(b) = get(&ScopeKey::tenant(tenant)).filter(|b| b.grants.w >= cfg.min_evidence)
+            if let Some(b) =
+                get(&ScopeKey::tenant(tenant)).filter(|b| b.grants.w >= cfg.min_evidence)
             {
                 if !b.entitlements.contains_key(ek) {
                     let (singles, total, p) = b.new_entitlement_probability();
@@ -408,9 +419,15 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
 
         // --- hour of week, per privilege tier, actor → team → department → tenant.
         {
-            let mut chain = vec![(ScopeKey::actor(tenant, &e.actor_key), "this actor".to_owned())];
+            let mut chain = vec![(
+                ScopeKey::actor(tenant, &e.actor_key),
+                "this actor".to_owned(),
+            )];
             if let Some(team) = &e.actor_team {
-                chain.push((ScopeKey::actor_team(tenant, team), format!("the {team} team")));
+                chain.push((
+                    ScopeKey::actor_team(tenant, team),
+                    format!("the {team} team"),
+                ));
             }
             if let Some(d) = &e.actor_department {
                 chain.push((ScopeKey::actor_department(tenant, d), d.clone()));
@@ -543,10 +560,11 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
 
         // --- approval workflow.
         if grant && tier.is_privileged() && !pim_activation {
-            let mut target_ids: Vec<&str> = [&event.target.email, &event.target.id, &event.target.name]
-                .into_iter()
-                .filter_map(|s| s.as_deref())
-                .collect();
+            let mut target_ids: Vec<&str> =
+                [&event.target.email, &event.target.id, &event.target.name]
+                    .into_iter()
+                    .filter_map(|s| s.as_deref())
+                    .collect();
             if let Some(p) = e.target {
                 target_ids.push(&p.email);
             }
@@ -650,13 +668,13 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
 
 fn email_findings(e: &Enriched<'_>, ctx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
-    let Some(addr) = e.event.target.email.as_deref().or_else(|| {
-        e.event
-            .target
-            .name
-            .as_deref()
-            .filter(|n| n.contains('@'))
-    }) else {
+    let Some(addr) = e
+        .event
+        .target
+        .email
+        .as_deref()
+        .or_else(|| e.event.target.name.as_deref().filter(|n| n.contains('@')))
+    else {
         return out;
     };
     let Some((local, domain)) = addr.rsplit_once('@') else {
@@ -675,10 +693,11 @@ fn email_findings(e: &Enriched<'_>, ctx: &Context) -> Vec<Finding> {
             f.detail = format!("new account {addr} uses {domain}, {}", l.explain());
             f.protected = true;
             out.push(f);
-        } else if let Some(p) = e
-            .target
-            .filter(|p| p.employment_type.as_deref().is_none_or(|t| t.eq_ignore_ascii_case("employee")))
-        {
+        } else if let Some(p) = e.target.filter(|p| {
+            p.employment_type
+                .as_deref()
+                .is_none_or(|t| t.eq_ignore_ascii_case("employee"))
+        }) {
             out.push(Finding::new(
                 "email_external_domain",
                 prior::EXTERNAL,

@@ -328,6 +328,7 @@ impl Event {
             || eq(&self.actor.id, &self.target.id)
             || eq(&self.actor.email, &self.target.name)
             || eq(&self.actor.name, &self.target.email)
+            || eq(&self.actor.name, &self.target.name)
     }
 }
 

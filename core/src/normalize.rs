@@ -73,7 +73,10 @@ pub struct BadInput {
 pub enum Normalized {
     Events(Vec<Event>),
     /// Not a provisioning event (the program called `abort`).
-    Dropped { source: String, reason: String },
+    Dropped {
+        source: String,
+        reason: String,
+    },
     /// Could not be normalized; keep it for replay.
     DeadLetter {
         source: Option<String>,
@@ -99,7 +102,9 @@ impl std::fmt::Debug for Normalizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut names: Vec<_> = self.programs.keys().collect();
         names.sort();
-        f.debug_struct("Normalizer").field("programs", &names).finish()
+        f.debug_struct("Normalizer")
+            .field("programs", &names)
+            .finish()
     }
 }
 
@@ -174,7 +179,10 @@ impl Normalizer {
         source: Option<&str>,
         now: DateTime<Utc>,
     ) -> Normalized {
-        let name = match source.map(str::to_owned).or_else(|| detect_source(&record.value)) {
+        let name = match source
+            .map(str::to_owned)
+            .or_else(|| detect_source(&record.value))
+        {
             Some(name) => name,
             None => {
                 return Normalized::DeadLetter {
@@ -192,7 +200,10 @@ impl Normalizer {
 
         let mut metadata = BTreeMap::new();
         if compiled.wants_sha256 {
-            metadata.insert("sha256".into(), VrlValue::from(sha256_canonical(&record.value)));
+            metadata.insert(
+                "sha256".into(),
+                VrlValue::from(sha256_canonical(&record.value)),
+            );
         }
         if compiled.wants_now {
             metadata.insert("now".into(), VrlValue::Timestamp(now));
@@ -251,8 +262,9 @@ impl Normalizer {
         };
         let mut events = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
-            let mut event: Event = serde_json::from_value(item)
-                .map_err(|e| format!("normalizer output #{i} does not match the event schema: {e}"))?;
+            let mut event: Event = serde_json::from_value(item).map_err(|e| {
+                format!("normalizer output #{i} does not match the event schema: {e}")
+            })?;
             if event.id.is_empty() {
                 return Err(format!("normalizer output #{i} has an empty id"));
             }
@@ -294,18 +306,22 @@ pub fn detect_source(v: &Json) -> Option<String> {
     let o = v.as_object()?;
     let has = |k: &str| o.contains_key(k);
     let name = if (has("eventSource") && has("eventName"))
-        || (has("detail-type") && o.get("detail").is_some_and(|d| d.get("eventSource").is_some()))
+        || (has("detail-type")
+            && o.get("detail")
+                .is_some_and(|d| d.get("eventSource").is_some()))
     {
         "cloudtrail"
     } else if has("uuid") && has("eventType") && has("published") {
         "okta"
     } else if o.get("kind").and_then(Json::as_str) == Some("admin#reports#activity")
-        || o.get("id").is_some_and(|id| id.get("applicationName").is_some())
+        || o.get("id")
+            .is_some_and(|id| id.get("applicationName").is_some())
     {
         "gworkspace"
     } else if has("activityDisplayName")
         || (has("operationName") && has("properties"))
-        || o.get("properties").is_some_and(|p| p.get("activityDisplayName").is_some())
+        || o.get("properties")
+            .is_some_and(|p| p.get("activityDisplayName").is_some())
     {
         "entra"
     } else if (has("method") && has("path")) || has("schemas") || has("Operations") {
@@ -382,10 +398,8 @@ pub fn split_input(bytes: &[u8]) -> Vec<Result<RawRecord, BadInput>> {
         Ok(v) => split_value(v, None, &mut out),
         Err(whole_err) => {
             let lines: Vec<&str> = trimmed.lines().filter(|l| !l.trim().is_empty()).collect();
-            let looks_like_lines = lines.len() > 1
-                && lines
-                    .iter()
-                    .all(|l| l.trim_start().starts_with(['{', '[']));
+            let looks_like_lines =
+                lines.len() > 1 && lines.iter().all(|l| l.trim_start().starts_with(['{', '[']));
             if looks_like_lines {
                 for (n, line) in lines.iter().enumerate() {
                     match serde_json::from_str::<Json>(line) {
@@ -437,15 +451,17 @@ pub fn split_value(v: Json, envelope: Option<&str>, out: &mut Vec<Result<RawReco
                 return;
             }
             for key in ["value", "records", "items"] {
-                let is_list = map.get(key).is_some_and(|v| {
-                    v.as_array()
-                        .is_some_and(|a| a.iter().all(Json::is_object))
-                }) && match key {
-                    "records" => true,
-                    "items" => map.get("kind").and_then(Json::as_str)
-                        == Some("admin#reports#activities"),
-                    _ => map.contains_key("@odata.context") || map.len() <= 2,
-                };
+                let is_list = map
+                    .get(key)
+                    .is_some_and(|v| v.as_array().is_some_and(|a| a.iter().all(Json::is_object)))
+                    && match key {
+                        "records" => true,
+                        "items" => {
+                            map.get("kind").and_then(Json::as_str)
+                                == Some("admin#reports#activities")
+                        }
+                        _ => map.contains_key("@odata.context") || map.len() <= 2,
+                    };
                 if is_list {
                     if let Some(Json::Array(items)) = map.remove(key) {
                         for item in items {
@@ -513,7 +529,11 @@ mod tests {
         let (ok, bad) = records("{\"a\":1}\n{oops\n[{\"b\":2},{\"c\":3}]\n");
         assert_eq!(ok.len(), 3);
         assert_eq!(bad.len(), 1);
-        assert!(bad[0].reason.starts_with("line 2: malformed JSON"), "{}", bad[0].reason);
+        assert!(
+            bad[0].reason.starts_with("line 2: malformed JSON"),
+            "{}",
+            bad[0].reason
+        );
         assert_eq!(bad[0].raw, "{oops");
     }
 
@@ -523,7 +543,8 @@ mod tests {
             r#"{"kind":"admin#reports#activities","etag":"x","items":[{"kind":"admin#reports#activity"},{"kind":"admin#reports#activity"}]}"#,
         );
         assert_eq!(ok.len(), 2);
-        let (ok, _) = records(r#"{"@odata.context":"x","value":[{"id":"1"},{"id":"2"},{"id":"3"}]}"#);
+        let (ok, _) =
+            records(r#"{"@odata.context":"x","value":[{"id":"1"},{"id":"2"},{"id":"3"}]}"#);
         assert_eq!(ok.len(), 3);
     }
 
@@ -545,7 +566,8 @@ mod tests {
     fn gzip_input_is_decompressed() {
         use std::io::Write;
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(br#"{"Records":[{"eventName":"A"}]}"#).unwrap();
+        enc.write_all(br#"{"Records":[{"eventName":"A"}]}"#)
+            .unwrap();
         let gz = enc.finish().unwrap();
         let out = split_input(&gz);
         assert_eq!(out.len(), 1);
@@ -575,11 +597,15 @@ mod tests {
             Some("cloudtrail".into())
         );
         assert_eq!(
-            detect_source(&json!({"detail-type": "AWS API Call via CloudTrail", "detail": {"eventSource": "iam.amazonaws.com"}})),
+            detect_source(
+                &json!({"detail-type": "AWS API Call via CloudTrail", "detail": {"eventSource": "iam.amazonaws.com"}})
+            ),
             Some("cloudtrail".into())
         );
         assert_eq!(
-            detect_source(&json!({"uuid": "u", "eventType": "user.lifecycle.create", "published": "t"})),
+            detect_source(
+                &json!({"uuid": "u", "eventType": "user.lifecycle.create", "published": "t"})
+            ),
             Some("okta".into())
         );
         assert_eq!(
@@ -625,7 +651,10 @@ mod tests {
         let Normalized::Events(events) = out else {
             panic!("{out:?}")
         };
-        assert_eq!(events[0].entitlement.as_ref().unwrap().privilege, crate::event::Privilege::Admin);
+        assert_eq!(
+            events[0].entitlement.as_ref().unwrap().privilege,
+            crate::event::Privilege::Admin
+        );
         assert!(matches!(
             n.normalize(&rec(json!({"kind": "login"})), Some("hr"), now),
             Normalized::Dropped { .. }
@@ -643,7 +672,8 @@ mod tests {
         let prog = r#". = {"id": "1", "source": "x", "tenant": "t", "time": "2024-01-01T00:00:00Z",
             "action": "grant_role", "outcome": "success", "actor": {"kind": "human"},
             "target": {"kind": "human"}, "entitlemnt": null, "channel": "api"}"#;
-        let mut n = Normalizer::new(&[("x".into(), prog.into())], PrivilegeTable::default()).unwrap();
+        let mut n =
+            Normalizer::new(&[("x".into(), prog.into())], PrivilegeTable::default()).unwrap();
         let out = n.normalize(
             &RawRecord {
                 value: json!({}),

@@ -170,7 +170,10 @@ impl<S: Store> Pipeline<S> {
                 tracing::debug!(%source, %reason, "record dropped");
                 self.store.count_dropped(&source, 1)?;
             }
-            Normalized::DeadLetter { source: src, reason } => {
+            Normalized::DeadLetter {
+                source: src,
+                reason,
+            } => {
                 stats.dead_lettered += 1;
                 tracing::warn!(source = src.as_deref().unwrap_or("?"), %reason, "record dead-lettered");
                 self.store.dead_letter(&DeadLetter {
@@ -319,7 +322,11 @@ impl<S: Store> Pipeline<S> {
 
 fn history(target: &[EventSummary], actor: &[EventSummary]) -> Vec<EventSummary> {
     let mut out: Vec<EventSummary> = Vec::new();
-    for s in target.iter().take(HISTORY_LIMIT).chain(actor.iter().take(HISTORY_LIMIT)) {
+    for s in target
+        .iter()
+        .take(HISTORY_LIMIT)
+        .chain(actor.iter().take(HISTORY_LIMIT))
+    {
         if !out.iter().any(|o| o.id == s.id) {
             out.push(s.clone());
         }

@@ -77,12 +77,32 @@ impl Org {
             person(ADMIN, "IT", "Identity", None),
             person(HELPDESK, "IT", "Helpdesk", None),
             person("nia.new@acme.example", "IT", "Identity", None),
-            person("jonathan.smith@acme.example", "Engineering", "Platform", None),
-            person("hira.hire@acme.example", "Sales", "Enterprise", Some("2026-03-02")),
+            person(
+                "jonathan.smith@acme.example",
+                "Engineering",
+                "Platform",
+                None,
+            ),
+            person(
+                "hira.hire@acme.example",
+                "Sales",
+                "Enterprise",
+                Some("2026-03-02"),
+            ),
         ];
         for i in 0..10 {
-            people.push(person(&format!("eng{i}@acme.example"), "Engineering", "Platform", None));
-            people.push(person(&format!("sales{i}@acme.example"), "Sales", "Enterprise", None));
+            people.push(person(
+                &format!("eng{i}@acme.example"),
+                "Engineering",
+                "Platform",
+                None,
+            ));
+            people.push(person(
+                &format!("sales{i}@acme.example"),
+                "Sales",
+                "Enterprise",
+                None,
+            ));
         }
         store
             .import_context(&ContextImport {
@@ -187,7 +207,8 @@ fn a_rare_group_for_the_department_alerts_with_the_counts() {
     assert!(v.alert, "{v:#?}");
     let r = reason(&v, "rare_entitlement_for_department");
     assert!(
-        r.detail.starts_with("0 of 120 grants to the Enterprise team were prod-db-admins"),
+        r.detail
+            .starts_with("0 of 120 grants to the Enterprise team were prod-db-admins"),
         "{}",
         r.detail
     );
@@ -209,8 +230,16 @@ fn an_admin_grant_at_night_is_off_hours_in_the_actors_time_zone() {
         "console",
     ));
     let r = reason(&v, "off_hours");
-    assert!(r.detail.contains("at Mon 02:10 (America/New_York); 0.0 of"), "{}", r.detail);
-    assert!(r.detail.contains("on a weekday within 2 hours"), "{}", r.detail);
+    assert!(
+        r.detail.contains("at Mon 02:10 (America/New_York); 0.0 of"),
+        "{}",
+        r.detail
+    );
+    assert!(
+        r.detail.contains("on a weekday within 2 hours"),
+        "{}",
+        r.detail
+    );
     assert_eq!(r.scope.as_deref(), Some("actor:ann.admin@acme.example"));
 }
 
@@ -248,8 +277,15 @@ fn self_grants_and_escalation_chains_are_flagged() {
         "console",
     ));
     let r = reason(&v, "escalation_chain");
-    assert!(r.detail.contains("12 minutes earlier (event c1)"), "{}", r.detail);
-    assert!(v.history.iter().any(|h| h.id == "c1"), "history carries the chain");
+    assert!(
+        r.detail.contains("12 minutes earlier (event c1)"),
+        "{}",
+        r.detail
+    );
+    assert!(
+        v.history.iter().any(|h| h.id == "c1"),
+        "history carries the chain"
+    );
 }
 
 #[test]
@@ -270,7 +306,9 @@ fn a_burst_is_named_with_its_size_and_a_change_window_lowers_it() {
     let v = last.unwrap();
     assert!(v.alert, "{v:#?}");
     assert!(
-        reason(&v, "volume_burst").detail.contains("made 8 changes in 10 minutes"),
+        reason(&v, "volume_burst")
+            .detail
+            .contains("made 8 changes in 10 minutes"),
         "{:?}",
         v.reasons
     );
@@ -323,15 +361,18 @@ fn privileged_grants_need_an_approval_when_approvals_are_loaded() {
         )
     };
     let v = org.score(grant("a1", "eng2@acme.example"));
-    assert!(reason(&v, "missing_approval")
-        .detail
-        .contains("no approval on file for eng2@acme.example to receive AdministratorAccess"));
+    assert!(
+        reason(&v, "missing_approval")
+            .detail
+            .contains("no approval on file for eng2@acme.example to receive AdministratorAccess")
+    );
     let v = org.score(grant("a2", "eng1@acme.example"));
     assert!(!v.reason_codes().contains(&"missing_approval"), "{v:#?}");
-    assert!(v
-        .context
-        .iter()
-        .any(|c| c.kind == "approval" && c.detail.contains("SEC-42 by ciso@acme.example")));
+    assert!(
+        v.context
+            .iter()
+            .any(|c| c.kind == "approval" && c.detail.contains("SEC-42 by ciso@acme.example"))
+    );
 }
 
 #[test]
@@ -357,7 +398,11 @@ fn account_creation_checks_email_hygiene() {
         "console",
     ));
     assert!(v.alert, "{v:#?}");
-    assert!(reason(&v, "email_lookalike_domain").detail.contains("acme.example"));
+    assert!(
+        reason(&v, "email_lookalike_domain")
+            .detail
+            .contains("acme.example")
+    );
 
     let v = org.score(ev(
         "e3",
@@ -389,7 +434,11 @@ fn a_new_actor_granting_privileges_is_flagged() {
         "console",
     ));
     let r = reason(&v, "new_actor");
-    assert!(r.detail.contains("never made a provisioning change"), "{}", r.detail);
+    assert!(
+        r.detail.contains("never made a provisioning change"),
+        "{}",
+        r.detail
+    );
     assert!(v.alert);
 }
 
@@ -415,7 +464,11 @@ fn onboarding_lowers_a_new_hires_first_grants() {
 fn duplicates_are_not_counted_twice_and_alerts_stay_out_of_baselines() {
     let mut org = Org::new(vec![], vec![]);
     let key = crate::baseline::ScopeKey::tenant("acme");
-    let before = org.pipeline.store().baselines(std::slice::from_ref(&key)).unwrap()[&key]
+    let before = org
+        .pipeline
+        .store()
+        .baselines(std::slice::from_ref(&key))
+        .unwrap()[&key]
         .events
         .n;
     let normal = ev(
@@ -428,14 +481,22 @@ fn duplicates_are_not_counted_twice_and_alerts_stay_out_of_baselines() {
         "console",
     );
     assert!(matches!(
-        org.pipeline.process_event(&normal, Mode::Score, monday(11, 0)).unwrap(),
+        org.pipeline
+            .process_event(&normal, Mode::Score, monday(11, 0))
+            .unwrap(),
         EventOutcome::Scored(_)
     ));
     assert!(matches!(
-        org.pipeline.process_event(&normal, Mode::Score, monday(11, 0)).unwrap(),
+        org.pipeline
+            .process_event(&normal, Mode::Score, monday(11, 0))
+            .unwrap(),
         EventOutcome::Duplicate
     ));
-    let after = org.pipeline.store().baselines(std::slice::from_ref(&key)).unwrap()[&key]
+    let after = org
+        .pipeline
+        .store()
+        .baselines(std::slice::from_ref(&key))
+        .unwrap()[&key]
         .events
         .n;
     assert_eq!(after, before + 1);
@@ -450,11 +511,21 @@ fn duplicates_are_not_counted_twice_and_alerts_stay_out_of_baselines() {
         "console",
     ));
     assert!(v.alert);
-    let after_alert = org.pipeline.store().baselines(std::slice::from_ref(&key)).unwrap()[&key]
+    let after_alert = org
+        .pipeline
+        .store()
+        .baselines(std::slice::from_ref(&key))
+        .unwrap()[&key]
         .events
         .n;
-    assert_eq!(after_alert, after, "an alerting event must not teach the model");
-    assert!(org.pipeline.store().has_event("d2").unwrap(), "but it is in the log");
+    assert_eq!(
+        after_alert, after,
+        "an alerting event must not teach the model"
+    );
+    assert!(
+        org.pipeline.store().has_event("d2").unwrap(),
+        "but it is in the log"
+    );
 }
 
 #[test]

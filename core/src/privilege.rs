@@ -147,8 +147,7 @@ fn heuristic(label: &str) -> Privilege {
         Privilege::Admin
     } else if l.contains("fullaccess") || l.contains("poweruser") {
         Privilege::Elevated
-    } else if l.contains("readonly") || l.contains("read-only") || words().any(|w| w == "reader")
-    {
+    } else if l.contains("readonly") || l.contains("read-only") || words().any(|w| w == "reader") {
         Privilege::ReadOnly
     } else {
         Privilege::Unknown

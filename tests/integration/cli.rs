@@ -35,8 +35,16 @@ fn a_mixed_file_loses_nothing_and_counts_nothing_twice() {
 
     let mut n = normalizer();
     let mut expected: Vec<String> = Vec::new();
-    for p in ["samples/okta/grant_super_admin.json", "samples/cloudtrail/sso_admin_attach_user_policy.json"] {
-        expected.extend(normalize_file(&mut n, &root().join(p), None).events.into_iter().map(|e| e.id));
+    for p in [
+        "samples/okta/grant_super_admin.json",
+        "samples/cloudtrail/sso_admin_attach_user_policy.json",
+    ] {
+        expected.extend(
+            normalize_file(&mut n, &root().join(p), None)
+                .events
+                .into_iter()
+                .map(|e| e.id),
+        );
     }
     assert!(expected.len() >= 2);
 
@@ -52,15 +60,23 @@ fn a_mixed_file_loses_nothing_and_counts_nothing_twice() {
         .get_output()
         .clone();
     let verdicts = verdict_lines(&out.stdout);
-    let ids: Vec<&str> = verdicts.iter().map(|v| v["event_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = verdicts
+        .iter()
+        .map(|v| v["event_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, expected.iter().map(String::as_str).collect::<Vec<_>>());
     for v in &verdicts {
-        for key in ["event_id", "source", "time", "action", "actor", "target", "score", "p_value", "severity", "alert", "reasons", "context"] {
+        for key in [
+            "event_id", "source", "time", "action", "actor", "target", "score", "p_value",
+            "severity", "alert", "reasons", "context",
+        ] {
             assert!(v.get(key).is_some(), "verdict lacks {key}: {v}");
         }
     }
     let okta_events = expected.len() - 1;
-    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("{okta_events} duplicates skipped")));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("{okta_events} duplicates skipped"))
+    );
 
     // The bad lines are kept with their reasons.
     let dead = provguard()
@@ -73,9 +89,19 @@ fn a_mixed_file_loses_nothing_and_counts_nothing_twice() {
         .clone();
     let dead = verdict_lines(&dead);
     assert_eq!(dead.len(), 2);
-    assert!(dead[0]["reason"].as_str().unwrap().contains("line 2: malformed JSON"));
+    assert!(
+        dead[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("line 2: malformed JSON")
+    );
     assert_eq!(dead[0]["raw"], "{\"uuid\": broken");
-    assert!(dead[1]["reason"].as_str().unwrap().contains("cannot tell the source"));
+    assert!(
+        dead[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot tell the source")
+    );
 
     // A re-delivery of the whole file scores nothing again.
     provguard()
@@ -102,7 +128,10 @@ fn missing_files_and_bad_options_fail_clearly() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("nope.json does not exist"));
-    assert!(!state.exists(), "nothing is created before inputs are checked");
+    assert!(
+        !state.exists(),
+        "nothing is created before inputs are checked"
+    );
     provguard()
         .args(["ingest", "--source", "salesforce", "--state"])
         .arg(&state)
@@ -125,7 +154,9 @@ fn missing_files_and_bad_options_fail_clearly() {
         .arg(root().join("samples/okta/grant_super_admin.json"))
         .assert()
         .failure()
-        .stderr(predicate::str::contains("VRL program `mine` does not compile"));
+        .stderr(predicate::str::contains(
+            "VRL program `mine` does not compile",
+        ));
 }
 
 #[test]
@@ -173,18 +204,27 @@ if .type != "role_added" { abort }
     let v = verdict_lines(&out);
     assert_eq!(v.len(), 1);
     assert_eq!(v[0]["event_id"], "hr-1");
-    assert_eq!(v[0]["privilege"], "admin", "built-in tables classify custom sources too");
+    assert_eq!(
+        v[0]["privilege"], "admin",
+        "built-in tables classify custom sources too"
+    );
 }
 
 #[test]
 fn gzip_log_files_and_stdin_are_read() {
     let dir = tempfile::tempdir().unwrap();
-    let records: Value = serde_json::from_str(&std::fs::read_to_string(
-        root().join("samples/cloudtrail/sso_admin_attach_user_policy.json"),
-    ).unwrap()).unwrap();
+    let records: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            root().join("samples/cloudtrail/sso_admin_attach_user_policy.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     let record = records.get("detail").cloned().unwrap_or(records);
     let log = serde_json::json!({"Records": [record]});
-    let gz = dir.path().join("111122223333_CloudTrail_us-east-1_20260504T1000Z_x.json.gz");
+    let gz = dir
+        .path()
+        .join("111122223333_CloudTrail_us-east-1_20260504T1000Z_x.json.gz");
     let mut enc = flate2_writer(&gz);
     enc.write_all(log.to_string().as_bytes()).unwrap();
     drop(enc);
@@ -218,7 +258,10 @@ struct GzipFile {
 
 impl GzipFile {
     fn new(path: &std::path::Path) -> Self {
-        GzipFile { path: path.to_owned(), data: Vec::new() }
+        GzipFile {
+            path: path.to_owned(),
+            data: Vec::new(),
+        }
     }
 }
 
@@ -254,7 +297,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

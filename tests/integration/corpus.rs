@@ -31,6 +31,8 @@ struct Expected {
     entitlement: Option<String>,
 }
 
+// The skip message is for the person running the tests.
+#[allow(clippy::print_stderr)]
 fn corpus_dir() -> Option<PathBuf> {
     let dir = root().join("..").join("shared").join("corpus");
     if dir.is_dir() {
@@ -48,8 +50,8 @@ fn corpus_dir() -> Option<PathBuf> {
 /// A principal matches when the expectation equals (case-insensitively) its id, name or email;
 /// `null` expects none of them.
 fn principal_matches(p: &Value, expected: Option<&str>) -> bool {
-    let fields = ["id", "name", "email"]
-        .map(|k| p.get(k).and_then(Value::as_str).map(str::to_owned));
+    let fields =
+        ["id", "name", "email"].map(|k| p.get(k).and_then(Value::as_str).map(str::to_owned));
     match expected {
         None => fields.iter().all(Option::is_none),
         Some(x) => fields.iter().flatten().any(|f| f.eq_ignore_ascii_case(x)),
@@ -174,19 +176,33 @@ fn every_corpus_provisioning_event_gets_one_verdict() {
             Pipeline::new(MemoryStore::new(), normalizer(), Default::default()).unwrap();
         let mut ids = Vec::new();
         let s = pipeline
-            .process_bytes(bytes, None, Mode::Score, now, &mut |v| ids.push(v.event_id.clone()))
+            .process_bytes(bytes, None, Mode::Score, now, &mut |v| {
+                ids.push(v.event_id.clone())
+            })
             .unwrap();
         total.add(&s);
         assert_eq!(s.dead_lettered, 0, "{:?}", pipeline.store().dead_letters());
         for id in &ids {
-            assert!(pipeline.store().verdict(id).unwrap().is_some(), "{id} in the audit trail");
+            assert!(
+                pipeline.store().verdict(id).unwrap().is_some(),
+                "{id} in the audit trail"
+            );
         }
-        dropped += pipeline.store().dropped().unwrap().iter().map(|(_, n)| n).sum::<u64>();
+        dropped += pipeline
+            .store()
+            .dropped()
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n)
+            .sum::<u64>();
         verdict_ids.extend(ids);
     }
     assert_eq!(total.dead_lettered, 0);
     assert_eq!(total.dropped as usize, expected_drops);
     assert_eq!(verdict_ids, expected_ids, "one verdict per event, in order");
     assert_eq!(total.duplicates, 0);
-    assert_eq!(dropped as usize, expected_drops, "drops are counted in the store");
+    assert_eq!(
+        dropped as usize, expected_drops,
+        "drops are counted in the store"
+    );
 }

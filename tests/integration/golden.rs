@@ -47,7 +47,10 @@ fn every_sample_matches_its_golden_twin() {
                 Err(e) => failures.push(format!("{}: no twin ({e})", case.display())),
             }
         }
-        assert!(dropped_cases >= 1, "{source}: no sample of a dropped (non-provisioning) event");
+        assert!(
+            dropped_cases >= 1,
+            "{source}: no sample of a dropped (non-provisioning) event"
+        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

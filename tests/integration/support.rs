@@ -49,6 +49,7 @@ pub fn normalize_file(n: &mut Normalizer, path: &Path, source: Option<&str>) -> 
 pub fn provguard() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("provguard")
         .expect("the provguard binary is built (cargo build --workspace)");
-    cmd.env_remove("PROVGUARD_CONFIG").env_remove("PROVGUARD_LOG");
+    cmd.env_remove("PROVGUARD_CONFIG")
+        .env_remove("PROVGUARD_LOG");
     cmd
 }

@@ -52,7 +52,10 @@ fn newest_first(
         .filter(|e| e.tenant == tenant && e.time >= since && e.time <= until && pick(e))
         .collect();
     out.sort_by(|a, b| b.time.cmp(&a.time).then(b.id.cmp(&a.id)));
-    out.into_iter().take(limit).map(EventSummary::from).collect()
+    out.into_iter()
+        .take(limit)
+        .map(EventSummary::from)
+        .collect()
 }
 
 impl EventStore for MemoryStore {
@@ -103,9 +106,10 @@ impl EventStore for MemoryStore {
             evs.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
             evs.into_iter()
                 .map(|e| {
-                    let excluded = inner.verdicts.get(&e.id).is_some_and(|(v, fb)| {
-                        v.alert && *fb != Some(Feedback::Benign)
-                    });
+                    let excluded = inner
+                        .verdicts
+                        .get(&e.id)
+                        .is_some_and(|(v, fb)| v.alert && *fb != Some(Feedback::Benign));
                     (e.clone(), excluded)
                 })
                 .collect()

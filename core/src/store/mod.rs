@@ -35,8 +35,14 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
-    #[error("the state file {path} was written by a newer provguard (schema {found}, this build knows {known})")]
-    Schema { path: String, found: i64, known: i64 },
+    #[error(
+        "the state file {path} was written by a newer provguard (schema {found}, this build knows {known})"
+    )]
+    Schema {
+        path: String,
+        found: i64,
+        known: i64,
+    },
 }
 
 /// A record that could not be processed, kept with its reason so it can be replayed.
@@ -159,7 +165,10 @@ pub trait Ledger {
 }
 
 /// Everything a full pipeline host needs.
-pub trait Store: EventStore + VerdictStore + BaselineStore + ContextStore + DeadLetterStore + Ledger {}
+pub trait Store:
+    EventStore + VerdictStore + BaselineStore + ContextStore + DeadLetterStore + Ledger
+{
+}
 impl<T: EventStore + VerdictStore + BaselineStore + ContextStore + DeadLetterStore + Ledger> Store
     for T
 {
@@ -216,8 +225,18 @@ pub(crate) mod conformance {
 
     pub fn run(store: &dyn Store) {
         let now: DateTime<Utc> = "2024-06-01T00:00:00Z".parse().unwrap();
-        let e1 = event("e1", "ann@acme.example", "bob@acme.example", "2024-05-01T10:00:00Z");
-        let e2 = event("e2", "ann@acme.example", "cy@acme.example", "2024-05-01T11:00:00Z");
+        let e1 = event(
+            "e1",
+            "ann@acme.example",
+            "bob@acme.example",
+            "2024-05-01T10:00:00Z",
+        );
+        let e2 = event(
+            "e2",
+            "ann@acme.example",
+            "cy@acme.example",
+            "2024-05-01T11:00:00Z",
+        );
         let v1 = verdict_for(&e1, true);
         let key = ScopeKey::tenant("acme");
         let mut b = Baseline::default();
@@ -237,7 +256,12 @@ pub(crate) mod conformance {
             ..c.clone()
         };
         assert_eq!(store.commit(&again).unwrap(), CommitOutcome::Duplicate);
-        assert_eq!(store.baselines(std::slice::from_ref(&key)).unwrap()[&key].events.n, 1);
+        assert_eq!(
+            store.baselines(std::slice::from_ref(&key)).unwrap()[&key]
+                .events
+                .n,
+            1
+        );
         store
             .commit(&Commit {
                 event: &e2,
@@ -270,10 +294,16 @@ pub(crate) mod conformance {
             .scan_events(since, &mut |e, excluded| seen.push((e.id, excluded)))
             .unwrap();
         assert_eq!(seen, [("e1".to_owned(), true), ("e2".to_owned(), false)]);
-        assert!(store
-            .set_feedback("e1", Feedback::Benign, Some("planned"), now)
-            .unwrap());
-        assert!(!store.set_feedback("zz", Feedback::Benign, None, now).unwrap());
+        assert!(
+            store
+                .set_feedback("e1", Feedback::Benign, Some("planned"), now)
+                .unwrap()
+        );
+        assert!(
+            !store
+                .set_feedback("zz", Feedback::Benign, None, now)
+                .unwrap()
+        );
         seen.clear();
         store
             .scan_events(since, &mut |e, excluded| seen.push((e.id, excluded)))
@@ -327,6 +357,12 @@ pub(crate) mod conformance {
             .unwrap();
         let ctx = store.context().unwrap();
         assert_eq!(ctx.domains, ["acme.example"]);
-        assert_eq!(ctx.person(["ANN@acme.example"]).unwrap().department.as_deref(), Some("IT"));
+        assert_eq!(
+            ctx.person(["ANN@acme.example"])
+                .unwrap()
+                .department
+                .as_deref(),
+            Some("IT")
+        );
     }
 }

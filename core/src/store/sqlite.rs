@@ -97,7 +97,9 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
         let found: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
             .optional()?;
         match found.and_then(|v| v.parse::<i64>().ok()) {
             Some(v) if v > SCHEMA_VERSION => {
@@ -328,7 +330,8 @@ impl ContextStore for SqliteStore {
         let tx = conn.transaction()?;
         if let Some(people) = &import.people {
             tx.execute("DELETE FROM people", [])?;
-            let mut stmt = tx.prepare("INSERT OR REPLACE INTO people (email, body) VALUES (?1, ?2)")?;
+            let mut stmt =
+                tx.prepare("INSERT OR REPLACE INTO people (email, body) VALUES (?1, ?2)")?;
             for p in people {
                 stmt.execute(params![p.email, serde_json::to_string(p)?])?;
             }
@@ -397,7 +400,9 @@ impl DeadLetterStore for SqliteStore {
     fn dropped(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT source, count FROM dropped ORDER BY source")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }
