@@ -242,16 +242,20 @@ fn check_source(normalizer: &Normalizer, source: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-fn progress(total: u64) -> indicatif::ProgressBar {
-    let pb = indicatif::ProgressBar::with_draw_target(
-        Some(total),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if !std::io::stderr().is_terminal() || total < 2 {
+/// A record counter on stderr, drawn only when stderr is a terminal.
+fn progress(files: usize) -> indicatif::ProgressBar {
+    let pb =
+        indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+    if !std::io::stderr().is_terminal() {
         pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
+    let template = if files > 1 {
+        "{bar:30} {pos}/{len} records · {per_sec} · {wide_msg}"
+    } else {
+        "{bar:30} {pos}/{len} records · {per_sec}"
+    };
     pb.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} files {wide_msg}")
+        indicatif::ProgressStyle::with_template(template)
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     pb
@@ -283,19 +287,24 @@ fn run_input(cli_config: Option<&Path>, input: &InputArgs, mode: Mode) -> Result
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut write_err: Option<std::io::Error> = None;
     let mut stats = Stats::default();
-    let pb = progress(inputs.len() as u64);
+    let pb = progress(inputs.len());
     for (name, bytes) in &inputs {
         pb.set_message(name.clone());
-        let s = pipeline.process_bytes(bytes, input.source.as_deref(), mode, now, &mut |v| {
-            if write_err.is_none() {
-                let line = serde_json::to_string(v).unwrap_or_default();
-                if let Err(e) = writeln!(out, "{line}") {
-                    write_err = Some(e);
-                }
-            }
-        })?;
-        stats.add(&s);
-        pb.inc(1);
+        let pieces = split_input(bytes);
+        pb.inc_length(pieces.len() as u64);
+        for piece in pieces {
+            let s =
+                pipeline.process_piece(piece, input.source.as_deref(), mode, now, &mut |v| {
+                    if write_err.is_none() {
+                        let line = serde_json::to_string(v).unwrap_or_default();
+                        if let Err(e) = writeln!(out, "{line}") {
+                            write_err = Some(e);
+                        }
+                    }
+                })?;
+            stats.add(&s);
+            pb.inc(1);
+        }
     }
     pb.finish_and_clear();
     if let Some(e) = write_err {

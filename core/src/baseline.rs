@@ -47,6 +47,44 @@ impl ScopeKey {
     }
 }
 
+/// Counts of events per active window of `burst_window_minutes` (raw, not decayed).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bursts {
+    /// Start of the window being filled (unix seconds).
+    pub start: i64,
+    /// Events in it so far.
+    pub count: u32,
+    /// Windows with at least one event, the open one included.
+    pub windows: u64,
+    /// Most events ever seen in one window.
+    pub peak: u32,
+}
+
+impl Bursts {
+    fn observe(&mut self, t: i64, window_secs: i64) {
+        if self.windows > 0 && t >= self.start && t < self.start + window_secs {
+            self.count += 1;
+        } else if self.windows == 0 || t >= self.start + window_secs {
+            self.start = t;
+            self.count = 1;
+            self.windows += 1;
+        } else {
+            // Out of order, before the open window: a window of its own.
+            self.windows += 1;
+        }
+        self.peak = self.peak.max(self.count);
+    }
+
+    /// Mean events per active window.
+    pub fn mean(&self, events: u64) -> f64 {
+        if self.windows == 0 {
+            0.0
+        } else {
+            events as f64 / self.windows as f64
+        }
+    }
+}
+
 /// A decayed counter with the raw count and first/last sighting (unix seconds).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counter {
@@ -68,6 +106,8 @@ pub struct Observation<'a> {
     pub channel: &'a str,
     /// Events the actor had made before this one (from the actor's own scope).
     pub actor_prior_events: u64,
+    /// Length of a burst window, seconds.
+    pub burst_window_secs: i64,
 }
 
 /// Which parts of a scope an observation feeds.
@@ -106,6 +146,9 @@ pub struct Baseline {
     /// Channels used, keyed `tier:channel`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub channels: BTreeMap<String, f64>,
+    /// Activity in fixed windows (for bursts): the open window and what closed ones held.
+    #[serde(default)]
+    pub bursts: Bursts,
     /// Distinct actors seen (tenant scope).
     #[serde(default)]
     pub actors: u64,
@@ -154,6 +197,7 @@ impl Baseline {
         self.decay_to(o.time, half_life_days);
         let w = decay(self.t_ref - o.time, half_life_days);
         bump(&mut self.events, w, o.time);
+        self.bursts.observe(o.time, o.burst_window_secs);
         if let (true, Some(ent)) = (parts.entitlements, o.entitlement) {
             bump(&mut self.grants, w, o.time);
             bump(
@@ -286,6 +330,7 @@ mod tests {
             entitlement: ent,
             channel: "console",
             actor_prior_events: 5,
+            burst_window_secs: 600,
         }
     }
 
@@ -297,6 +342,16 @@ mod tests {
         assert!((b.events.w - 0.5).abs() < 1e-9);
         assert!((b.entitlements["policy:x"].w - 0.5).abs() < 1e-9);
         assert_eq!(b.events.n, 1);
+    }
+
+    #[test]
+    fn bursts_track_the_busiest_window() {
+        let mut b = Baseline::default();
+        for t in [0, 60, 120, 5_000, 10_000, 10_030] {
+            b.observe(&obs(1_000_000 + t, 0, None), Parts::ALL, 30.0);
+        }
+        assert_eq!((b.bursts.windows, b.bursts.peak), (3, 3));
+        assert!((b.bursts.mean(b.events.n) - 2.0).abs() < 1e-9);
     }
 
     #[test]

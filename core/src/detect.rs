@@ -222,6 +222,7 @@ pub fn learn(e: &Enriched<'_>, baselines: &mut HashMap<ScopeKey, Baseline>, cfg:
         entitlement: e.entitlement_key.as_deref(),
         channel: &e.event.channel,
         actor_prior_events,
+        burst_window_secs: cfg.burst_window_minutes * 60,
     };
     for (key, parts) in scopes(e) {
         baselines
@@ -240,6 +241,8 @@ pub struct Evidence<'a> {
     /// The target's events shortly before this one.
     pub target_recent: &'a [EventSummary],
     pub ctx: &'a Context,
+    /// An earlier event of the actor's current burst that already alerted for it.
+    pub burst_alerted: Option<&'a str>,
 }
 
 #[derive(Debug, Clone)]
@@ -515,45 +518,51 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                 .filter(|s| s.time >= since && s.time <= event.time && s.id != event.id)
                 .collect();
             let k = in_window.len() + 1;
-            if k >= cfg.burst_min_events {
-                let rate = actor_b
-                    .as_ref()
-                    .map(|b| {
-                        let span = ((b.events.last - b.events.first).max(0) as f64
-                            / (cfg.burst_window_minutes as f64 * 60.0))
-                            .max(1.0);
-                        b.events.n as f64 / span
-                    })
-                    .unwrap_or(0.0)
-                    .max(0.1);
+            let (mean, peak) = actor_b
+                .as_ref()
+                .map(|b| (b.bursts.mean(b.events.n), b.bursts.peak))
+                .unwrap_or((0.0, 0));
+            if k >= cfg.burst_min_events && k > peak as usize {
+                // Events per active window are Poisson around the actor's mean; a quiet or new
+                // actor is held to one change per window.
+                let rate = mean.max(1.0);
                 let p = poisson_tail(k as u64, rate);
                 if p <= cfg.finding_p {
-                    let mut targets: HashMap<&str, usize> = HashMap::new();
+                    let mut by_action: HashMap<&str, usize> = HashMap::new();
                     for s in &in_window {
-                        *targets.entry(s.action.as_str()).or_default() += 1;
+                        *by_action.entry(s.action.as_str()).or_default() += 1;
                     }
-                    *targets.entry(event.action.as_str()).or_default() += 1;
-                    let mut by_action: Vec<_> = targets.into_iter().collect();
+                    *by_action.entry(event.action.as_str()).or_default() += 1;
+                    let mut by_action: Vec<_> = by_action.into_iter().collect();
                     by_action.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
                     let mix = by_action
                         .iter()
                         .map(|(a, n)| format!("{n} {a}"))
                         .collect::<Vec<_>>()
                         .join(", ");
-                    findings.push(
-                        Finding::new(
-                            "volume_burst",
-                            p,
-                            format!(
-                                "{} made {k} changes in {} minutes ({mix}); usual rate {:.2} per {} minutes",
-                                event.actor.label(),
-                                cfg.burst_window_minutes,
-                                rate,
-                                cfg.burst_window_minutes
+                    let mut f = Finding::new(
+                        "volume_burst",
+                        p,
+                        format!(
+                            "{} made {k} changes in {} minutes ({mix}); before, at most {peak} in any {} minutes and {rate:.1} on average when active",
+                            event.actor.label(),
+                            cfg.burst_window_minutes,
+                            cfg.burst_window_minutes
+                        ),
+                    )
+                    .scope(format!("actor:{}", e.actor_key));
+                    if let Some(first) = ev.burst_alerted {
+                        // One alert per burst: later events of it are kept, not paged again.
+                        notes.push(ContextNote {
+                            kind: "burst".into(),
+                            detail: format!(
+                                "part of the burst already alerted as event {first}; {k} changes so far (p = {p:.1e})"
                             ),
-                        )
-                        .scope(format!("actor:{}", e.actor_key)),
-                    );
+                            effect: "lowered".into(),
+                        });
+                        f.p = 1.0;
+                    }
+                    findings.push(f);
                 }
             }
         }
@@ -780,6 +789,7 @@ fn apply_context(
                     "rare_entitlement_for_department",
                     "rare_entitlement_for_actor",
                     "first_in_tenant",
+                    "volume_burst",
                 ],
                 f64::INFINITY,
                 Some(ContextNote {

@@ -84,6 +84,7 @@ pub enum Normalized {
     },
 }
 
+#[derive(Clone)]
 struct Compiled {
     program: Program,
     wants_sha256: bool,
@@ -96,6 +97,18 @@ pub struct Normalizer {
     privileges: PrivilegeTable,
     runtime: Runtime,
     timezone: TimeZone,
+}
+
+/// A clone shares nothing mutable: it gets its own runtime.
+impl Clone for Normalizer {
+    fn clone(&self) -> Self {
+        Normalizer {
+            programs: self.programs.clone(),
+            privileges: self.privileges.clone(),
+            runtime: Runtime::default(),
+            timezone: self.timezone,
+        }
+    }
 }
 
 impl std::fmt::Debug for Normalizer {

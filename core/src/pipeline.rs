@@ -9,7 +9,7 @@ use crate::baseline::{Baseline, ScopeKey};
 use crate::context::Context;
 use crate::detect::{self, DetectConfig, Evidence};
 use crate::event::{Event, EventSummary};
-use crate::normalize::{Normalized, Normalizer, RawRecord, split_input};
+use crate::normalize::{BadInput, Normalized, Normalizer, RawRecord, split_input};
 use crate::store::{Commit, CommitOutcome, DeadLetter, Store, StoreError};
 use crate::verdict::Verdict;
 
@@ -116,25 +116,39 @@ impl<S: Store> Pipeline<S> {
     ) -> Result<Stats, StoreError> {
         let mut stats = Stats::default();
         for piece in split_input(bytes) {
-            match piece {
-                Ok(record) => {
-                    let s = self.process_record(&record, source, mode, now, on_verdict)?;
-                    stats.add(&s);
-                }
-                Err(bad) => {
-                    stats.records += 1;
-                    stats.dead_lettered += 1;
-                    tracing::warn!(reason = %bad.reason, "input dead-lettered");
-                    self.store.dead_letter(&DeadLetter {
-                        received_at: now,
-                        source: source.map(str::to_owned),
-                        reason: bad.reason,
-                        raw: bad.raw,
-                    })?;
-                }
-            }
+            let s = self.process_piece(piece, source, mode, now, on_verdict)?;
+            stats.add(&s);
         }
         Ok(stats)
+    }
+
+    /// Processes one piece of split input: a record, or input that could not be parsed (kept
+    /// as a dead letter).
+    pub fn process_piece(
+        &mut self,
+        piece: Result<RawRecord, BadInput>,
+        source: Option<&str>,
+        mode: Mode,
+        now: DateTime<Utc>,
+        on_verdict: &mut dyn FnMut(&Verdict),
+    ) -> Result<Stats, StoreError> {
+        match piece {
+            Ok(record) => self.process_record(&record, source, mode, now, on_verdict),
+            Err(bad) => {
+                tracing::warn!(reason = %bad.reason, "input dead-lettered");
+                self.store.dead_letter(&DeadLetter {
+                    received_at: now,
+                    source: source.map(str::to_owned),
+                    reason: bad.reason,
+                    raw: bad.raw,
+                })?;
+                Ok(Stats {
+                    records: 1,
+                    dead_lettered: 1,
+                    ..Stats::default()
+                })
+            }
+        }
     }
 
     /// Processes one raw record.
@@ -244,11 +258,13 @@ impl<S: Store> Pipeline<S> {
                     event.time,
                     RECENT_LIMIT,
                 )?;
+                let burst_alerted = self.burst_alerted(event, &actor_recent)?;
                 let evidence = Evidence {
                     baselines: &working,
                     actor_recent: &actor_recent,
                     target_recent: &target_recent,
                     ctx: &self.ctx,
+                    burst_alerted: burst_alerted.as_deref(),
                 };
                 let mut v = detect::score(&enriched, &evidence, cfg);
                 if v.alert {
@@ -286,6 +302,31 @@ impl<S: Store> Pipeline<S> {
             Some(v) => EventOutcome::Scored(Box::new(v)),
             None => EventOutcome::Learned,
         })
+    }
+
+    /// The earliest event of the actor's current burst window that already alerted for a burst.
+    fn burst_alerted(
+        &self,
+        event: &Event,
+        actor_recent: &[EventSummary],
+    ) -> Result<Option<String>, StoreError> {
+        let since = event.time - Duration::minutes(self.cfg.burst_window_minutes);
+        let in_window: Vec<&EventSummary> = actor_recent
+            .iter()
+            .filter(|s| s.time >= since && s.time <= event.time)
+            .collect();
+        if in_window.len() + 1 < self.cfg.burst_min_events {
+            return Ok(None);
+        }
+        // Oldest first, so the burst is named by the event that opened it.
+        for s in in_window.iter().rev() {
+            if let Some(v) = self.store.verdict(&s.id)? {
+                if v.alert && v.reasons.iter().any(|r| r.code == "volume_burst") {
+                    return Ok(Some(s.id.clone()));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Recomputes every baseline from the event log over the rolling window ending at `now`:

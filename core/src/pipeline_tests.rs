@@ -289,11 +289,11 @@ fn self_grants_and_escalation_chains_are_flagged() {
 }
 
 #[test]
-fn a_burst_is_named_with_its_size_and_a_change_window_lowers_it() {
+fn a_burst_alerts_once_with_its_size_and_a_change_window_explains_it() {
     let mut org = Org::new(vec![], vec![]);
-    let mut last = None;
+    let mut verdicts = Vec::new();
     for i in 0..8 {
-        last = Some(org.score(ev(
+        verdicts.push(org.score(ev(
             &format!("b{i}"),
             monday(11, 0) + Duration::seconds(30 * i),
             "add_to_group",
@@ -303,14 +303,26 @@ fn a_burst_is_named_with_its_size_and_a_change_window_lowers_it() {
             "console",
         )));
     }
-    let v = last.unwrap();
-    assert!(v.alert, "{v:#?}");
+    let alerted: Vec<&Verdict> = verdicts.iter().filter(|v| v.alert).collect();
+    assert_eq!(alerted.len(), 1, "one alert per burst: {verdicts:#?}");
+    let first = alerted[0];
+    let r = reason(first, "volume_burst");
     assert!(
-        reason(&v, "volume_burst")
-            .detail
-            .contains("made 8 changes in 10 minutes"),
-        "{:?}",
-        v.reasons
+        r.detail.contains(&format!(
+            "made {} changes in 10 minutes",
+            first.event_id[1..].parse::<usize>().unwrap() + 1
+        )),
+        "{}",
+        r.detail
+    );
+    assert!(r.detail.contains("before, at most"), "{}", r.detail);
+    let last = verdicts.last().unwrap();
+    assert!(
+        last.context.iter().any(|c| c.kind == "burst"
+            && c.detail
+                .contains(&format!("already alerted as event {}", first.event_id))
+            && c.detail.contains("8 changes so far")),
+        "{last:#?}"
     );
 
     let window = ChangeWindow {

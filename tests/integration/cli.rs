@@ -420,3 +420,59 @@ fn context_learn_ingest_alerts_and_explain_work_together() {
         .failure()
         .stderr(predicate::str::contains("learned from history"));
 }
+
+#[test]
+fn the_demo_alerts_on_every_planted_anomaly_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("demo.db");
+    let out = provguard()
+        .arg("demo")
+        .arg("--state")
+        .arg(&state)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("0 dead-lettered"))
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("state: {}", state.display())),
+        "{stdout}"
+    );
+    // Planted (samples/demo/README.md): each appears with its reason.
+    for code in [
+        "off_hours",
+        "rare_entitlement_for_department",
+        "email_lookalike_domain",
+        "email_typo",
+        "self_grant",
+        "escalation_chain",
+        "volume_burst",
+        "new_actor",
+        "missing_approval",
+    ] {
+        assert!(
+            stdout.contains(code),
+            "{code} missing from the demo:\n{stdout}"
+        );
+    }
+    // The audit trail agrees with the table: 8 planted anomalies, no decoy alerts.
+    let alerts = provguard()
+        .args(["alerts", "--state"])
+        .arg(&state)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let alerts = verdict_lines(&alerts);
+    assert_eq!(alerts.len(), 8, "{alerts:#?}");
+    assert!(stdout.contains("8 alerts among"), "{stdout}");
+    for a in &alerts {
+        let actor = a["actor"].as_str().unwrap();
+        assert!(
+            !actor.contains("system@okta.com") && !actor.contains("terraform"),
+            "automation and onboarding waves are decoys: {a}"
+        );
+    }
+}

@@ -171,9 +171,10 @@ fn every_corpus_provisioning_event_gets_one_verdict() {
     let mut verdict_ids = Vec::new();
     let mut total = provguard_core::Stats::default();
     let mut dropped = 0;
+    let compiled = normalizer();
     for bytes in &inputs {
         let mut pipeline =
-            Pipeline::new(MemoryStore::new(), normalizer(), Default::default()).unwrap();
+            Pipeline::new(MemoryStore::new(), compiled.clone(), Default::default()).unwrap();
         let mut ids = Vec::new();
         let s = pipeline
             .process_bytes(bytes, None, Mode::Score, now, &mut |v| {
