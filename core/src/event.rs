@@ -265,6 +265,19 @@ fn principal_key(email: Option<&str>, id: Option<&str>, name: Option<&str>) -> O
         .or_else(|| name.filter(|s| !s.is_empty()).map(str::to_lowercase))
 }
 
+/// How people name a principal: e-mail, else name, else id.
+fn principal_label<'a>(
+    email: &'a Option<String>,
+    name: &'a Option<String>,
+    id: &'a Option<String>,
+) -> &'a str {
+    email
+        .as_deref()
+        .or(name.as_deref())
+        .or(id.as_deref())
+        .unwrap_or("(unknown)")
+}
+
 impl Actor {
     pub fn key(&self) -> Option<String> {
         principal_key(
@@ -274,13 +287,8 @@ impl Actor {
         )
     }
 
-    /// Name for people: e-mail, else name, else id.
     pub fn label(&self) -> &str {
-        self.email
-            .as_deref()
-            .or(self.name.as_deref())
-            .or(self.id.as_deref())
-            .unwrap_or("(unknown)")
+        principal_label(&self.email, &self.name, &self.id)
     }
 }
 
@@ -294,11 +302,7 @@ impl Target {
     }
 
     pub fn label(&self) -> &str {
-        self.email
-            .as_deref()
-            .or(self.name.as_deref())
-            .or(self.id.as_deref())
-            .unwrap_or("(unknown)")
+        principal_label(&self.email, &self.name, &self.id)
     }
 }
 

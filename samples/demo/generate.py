@@ -18,7 +18,6 @@ import csv
 import gzip
 import io
 import json
-import math
 import os
 import uuid
 from datetime import date, datetime, timedelta, timezone
@@ -611,7 +610,7 @@ def gen_history():
     hire_days = {p.start: [] for p in HISTORY_HIRES}
     for p in HISTORY_HIRES:
         hire_days[p.start].append(p)
-    change_days = {date(2026, 9, 26): (P("anna.schmidt"), "confluence-editors"), date(2026, 10, 17): (P("luis.garcia"), "vpn-users")}
+    change_days = {date(2026, 9, 26): (P("anna.schmidt"), "confluence-editors"), date(2026, 10, 17): (P("kevin.obrien"), "vpn-users")}
 
     for day in days(HIST_START.date(), HIST_END.date()):
         # --- HR-driven and manual onboarding
@@ -1487,7 +1486,7 @@ def gen_replay():
         e = ordinary_grant(jas, t, "okta", team_tab, actor_tab)
         burst.append(e)
         t += timedelta(seconds=R.uniform(25, 31))
-    PLANTED.append((7, burst[-1], "volume_burst (from the 5th add on)"))
+    PLANTED.append((7, burst[4], "volume_burst (the 5th add alerts; the rest of the burst is attached to it)"))
 
     ordinary_grant(omar, local(omar, 11, 48), "entra", team_tab, actor_tab)
     ordinary_grant(kevin, local(kevin, 13, 15), "okta", team_tab, actor_tab)
@@ -1498,7 +1497,7 @@ def gen_replay():
     t = at_utc(17, 0)
     lacking = [p for p in people if active(p, t) and p is not luis and not has("okta", p, G("vpn-users"), t)]
     R.shuffle(lacking)
-    bulk_in_window(REPLAY, luis, day, 9.5, group="vpn-users", targets=lacking[:9],
+    bulk_in_window(REPLAY, luis, day, 9.5, group="vpn-users", targets=lacking[:10],
                    desc="VPN concentrator migration, phase 2: re-add the users the cutover script dropped from vpn-users")
     ordinary_grant(ravi, local(ravi, 10, 47), "okta", team_tab, actor_tab)
 
