@@ -95,11 +95,28 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Mark a verdict benign or malicious; a benign alert then joins the baselines.
+    Feedback {
+        #[arg(long)]
+        state: PathBuf,
+        event_id: String,
+        #[arg(value_enum)]
+        label: FeedbackLabel,
+        /// Why (kept in the audit trail).
+        #[arg(long)]
+        note: Option<String>,
+    },
     /// List dead-lettered records with their reasons (JSON lines), for inspection or replay.
     DeadLetters {
         #[arg(long)]
         state: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FeedbackLabel {
+    Benign,
+    Malicious,
 }
 
 #[derive(Debug, Subcommand)]
@@ -424,6 +441,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
             now,
             files,
         } => normalize(config, source.as_deref(), &mappings, now, &files),
+        Command::Feedback {
+            state,
+            event_id,
+            label,
+            note,
+        } => {
+            let cfg = load_config(config)?;
+            let normalizer = build_normalizer(&cfg, &[])?;
+            let mut pipeline = Pipeline::new(open_store(&state)?, normalizer, cfg.detect)?;
+            let fb = match label {
+                FeedbackLabel::Benign => provguard_core::verdict::Feedback::Benign,
+                FeedbackLabel::Malicious => provguard_core::verdict::Feedback::Malicious,
+            };
+            if !pipeline.feedback(&event_id, fb, note.as_deref(), Utc::now())? {
+                bail!("no verdict for event {event_id} in {}", state.display());
+            }
+            let mut stderr = std::io::stderr().lock();
+            writeln!(stderr, "recorded: {event_id} is {}", fb.as_str())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::DeadLetters { state } => {
             let store = open_store(&state)?;
             let mut out = std::io::stdout().lock();

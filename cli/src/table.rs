@@ -98,6 +98,17 @@ pub fn explain(v: &Verdict, event: Option<&Event>) -> String {
             s.push_str(&format!("  - {} ({}): {}\n", c.kind, c.effect, c.detail));
         }
     }
+    if let Some(f) = &v.feedback {
+        s.push_str(&format!(
+            "\nfeedback: {} at {}{}\n",
+            f.label.as_str(),
+            f.at.to_rfc3339(),
+            f.note
+                .as_deref()
+                .map(|n| format!(" — {n}"))
+                .unwrap_or_default()
+        ));
+    }
     if !v.history.is_empty() {
         s.push_str("\nhistory (target and actor):\n");
         for h in &v.history {

@@ -1002,6 +1002,7 @@ fn combine(
         reasons,
         context: notes,
         history: Vec::new(),
+        feedback: None,
     }
 }
 

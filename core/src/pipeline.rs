@@ -304,6 +304,42 @@ impl<S: Store> Pipeline<S> {
         })
     }
 
+    /// Records an analyst's feedback in the audit trail. An alerting event marked benign joins
+    /// the baselines now (it was kept out of them so an attacker could not teach the model).
+    /// Returns false when the event has no verdict.
+    pub fn feedback(
+        &mut self,
+        event_id: &str,
+        feedback: crate::verdict::Feedback,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let Some(previous) = self.store.verdict(event_id)? else {
+            return Ok(false);
+        };
+        let was_excluded = previous.alert
+            && previous.feedback.as_ref().map(|f| f.label)
+                != Some(crate::verdict::Feedback::Benign);
+        self.store.set_feedback(event_id, feedback, note, now)?;
+        if feedback == crate::verdict::Feedback::Benign && was_excluded {
+            if let Some(event) = self.store.event(event_id)? {
+                let enriched = detect::enrich(&event, &self.ctx, &self.cfg);
+                let keys: Vec<ScopeKey> = detect::scopes(&enriched)
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect();
+                let mut working = self.store.baselines(&keys)?;
+                detect::learn(&enriched, &mut working, &self.cfg);
+                let items: Vec<(&ScopeKey, &Baseline)> = working.iter().collect();
+                self.store.put_baselines(&items)?;
+                for (k, b) in working {
+                    self.cache.insert(k, b);
+                }
+            }
+        }
+        Ok(true)
+    }
+
     /// The earliest event of the actor's current burst window that already alerted for a burst.
     fn burst_alerted(
         &self,

@@ -76,6 +76,35 @@ pub struct Verdict {
     /// Recent provisioning events of the target and the actor (alerts only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<EventSummary>,
+    /// An analyst's feedback on this verdict, once given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<FeedbackRecord>,
+}
+
+/// Analyst feedback on a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feedback {
+    Benign,
+    Malicious,
+}
+
+impl Feedback {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Feedback::Benign => "benign",
+            Feedback::Malicious => "malicious",
+        }
+    }
+}
+
+/// Feedback as kept in the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedbackRecord {
+    pub label: Feedback,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 impl Verdict {

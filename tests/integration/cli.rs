@@ -413,6 +413,28 @@ fn context_learn_ingest_alerts_and_explain_work_together() {
         .stdout(predicate::str::contains("acme.example"))
         .stdout(predicate::str::contains("history"));
     provguard()
+        .args(["feedback", "--state"])
+        .arg(&state)
+        .args(["odd-1", "benign", "--note", "contractor onboarding"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("odd-1 is benign"));
+    provguard()
+        .args(["explain", "--state"])
+        .arg(&state)
+        .arg("odd-1")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("feedback: benign"))
+        .stdout(predicate::str::contains("contractor onboarding"));
+    provguard()
+        .args(["feedback", "--state"])
+        .arg(&state)
+        .args(["nope", "malicious"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no verdict for event nope"));
+    provguard()
         .args(["explain", "--state"])
         .arg(&state)
         .arg("hist-3")

@@ -11,7 +11,7 @@ use super::*;
 struct Inner {
     events: HashMap<String, Event>,
     order: Vec<String>,
-    verdicts: HashMap<String, (Verdict, Option<Feedback>)>,
+    verdicts: HashMap<String, Verdict>,
     baselines: HashMap<ScopeKey, Baseline>,
     people: Vec<Person>,
     approvals: Vec<Approval>,
@@ -106,10 +106,9 @@ impl EventStore for MemoryStore {
             evs.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
             evs.into_iter()
                 .map(|e| {
-                    let excluded = inner
-                        .verdicts
-                        .get(&e.id)
-                        .is_some_and(|(v, fb)| v.alert && *fb != Some(Feedback::Benign));
+                    let excluded = inner.verdicts.get(&e.id).is_some_and(|v| {
+                        v.alert && v.feedback.as_ref().map(|f| f.label) != Some(Feedback::Benign)
+                    });
                     (e.clone(), excluded)
                 })
                 .collect()
@@ -124,7 +123,7 @@ impl EventStore for MemoryStore {
 
 impl VerdictStore for MemoryStore {
     fn verdict(&self, event_id: &str) -> Result<Option<Verdict>, StoreError> {
-        Ok(self.lock().verdicts.get(event_id).map(|(v, _)| v.clone()))
+        Ok(self.lock().verdicts.get(event_id).cloned())
     }
 
     fn alerts(&self, since: Option<DateTime<Utc>>) -> Result<Vec<Verdict>, StoreError> {
@@ -132,8 +131,8 @@ impl VerdictStore for MemoryStore {
         let mut out: Vec<Verdict> = inner
             .verdicts
             .values()
-            .filter(|(v, _)| v.alert && since.is_none_or(|s| v.time >= s))
-            .map(|(v, _)| v.clone())
+            .filter(|v| v.alert && since.is_none_or(|s| v.time >= s))
+            .cloned()
             .collect();
         out.sort_by(|a, b| a.time.cmp(&b.time).then(a.event_id.cmp(&b.event_id)));
         Ok(out)
@@ -143,12 +142,16 @@ impl VerdictStore for MemoryStore {
         &self,
         event_id: &str,
         feedback: Feedback,
-        _note: Option<&str>,
-        _at: DateTime<Utc>,
+        note: Option<&str>,
+        at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         Ok(match self.lock().verdicts.get_mut(event_id) {
             Some(v) => {
-                v.1 = Some(feedback);
+                v.feedback = Some(FeedbackRecord {
+                    label: feedback,
+                    note: note.map(str::to_owned),
+                    at,
+                });
                 true
             }
             None => false,
@@ -163,6 +166,14 @@ impl BaselineStore for MemoryStore {
             .iter()
             .filter_map(|k| inner.baselines.get(k).map(|b| (k.clone(), b.clone())))
             .collect())
+    }
+
+    fn put_baselines(&self, items: &[(&ScopeKey, &Baseline)]) -> Result<(), StoreError> {
+        let mut i = self.lock();
+        for (k, b) in items {
+            i.baselines.insert((*k).clone(), (*b).clone());
+        }
+        Ok(())
     }
 
     fn replace_baselines(&self, all: &HashMap<ScopeKey, Baseline>) -> Result<(), StoreError> {
@@ -244,7 +255,7 @@ impl Ledger for MemoryStore {
         i.events.insert(c.event.id.clone(), c.event.clone());
         i.order.push(c.event.id.clone());
         if let Some(v) = c.verdict {
-            i.verdicts.insert(v.event_id.clone(), (v.clone(), None));
+            i.verdicts.insert(v.event_id.clone(), v.clone());
         }
         for (k, b) in &c.baselines {
             i.baselines.insert((*k).clone(), (*b).clone());

@@ -71,13 +71,7 @@ pub enum CommitOutcome {
     Duplicate,
 }
 
-/// Analyst feedback on a verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Feedback {
-    Benign,
-    Malicious,
-}
+pub use crate::verdict::{Feedback, FeedbackRecord};
 
 /// The event log.
 pub trait EventStore {
@@ -130,6 +124,8 @@ pub trait VerdictStore {
 pub trait BaselineStore {
     /// The baselines that exist among `keys` (one batched read).
     fn baselines(&self, keys: &[ScopeKey]) -> Result<HashMap<ScopeKey, Baseline>, StoreError>;
+    /// Writes these baselines (insert or replace) in one transaction.
+    fn put_baselines(&self, items: &[(&ScopeKey, &Baseline)]) -> Result<(), StoreError>;
     /// Replaces every baseline (rebaseline) in one transaction.
     fn replace_baselines(&self, all: &HashMap<ScopeKey, Baseline>) -> Result<(), StoreError>;
     fn baseline_count(&self) -> Result<u64, StoreError>;
@@ -220,6 +216,7 @@ pub(crate) mod conformance {
             reasons: vec![],
             context: vec![],
             history: vec![],
+            feedback: None,
         }
     }
 
@@ -309,6 +306,18 @@ pub(crate) mod conformance {
             .scan_events(since, &mut |e, excluded| seen.push((e.id, excluded)))
             .unwrap();
         assert_eq!(seen[0], ("e1".to_owned(), false));
+        let fb = store.verdict("e1").unwrap().unwrap().feedback.unwrap();
+        assert_eq!(
+            (fb.label, fb.note.as_deref()),
+            (Feedback::Benign, Some("planned"))
+        );
+        store.put_baselines(&[(&key, &b2)]).unwrap();
+        assert_eq!(
+            store.baselines(std::slice::from_ref(&key)).unwrap()[&key]
+                .events
+                .n,
+            99
+        );
 
         // Baselines are replaced wholesale.
         let mut all = HashMap::new();

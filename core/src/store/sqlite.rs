@@ -220,17 +220,28 @@ impl EventStore for SqliteStore {
 impl VerdictStore for SqliteStore {
     fn verdict(&self, event_id: &str) -> Result<Option<Verdict>, StoreError> {
         let conn = self.conn();
-        let body: Option<String> = conn
+        let row: Option<(String, Option<String>, Option<String>, Option<i64>)> = conn
             .query_row(
-                "SELECT body FROM verdicts WHERE event_id = ?1",
+                "SELECT body, feedback, feedback_note, feedback_ms FROM verdicts WHERE event_id = ?1",
                 [event_id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        Ok(match body {
-            Some(b) => Some(serde_json::from_str(&b)?),
-            None => None,
-        })
+        let Some((body, label, note, at)) = row else {
+            return Ok(None);
+        };
+        let mut v: Verdict = serde_json::from_str(&body)?;
+        v.feedback = match label.as_deref() {
+            Some("benign") => Some(Feedback::Benign),
+            Some("malicious") => Some(Feedback::Malicious),
+            _ => None,
+        }
+        .map(|label| FeedbackRecord {
+            label,
+            note,
+            at: from_ms(at.unwrap_or_default()),
+        });
+        Ok(Some(v))
     }
 
     fn alerts(&self, since: Option<DateTime<Utc>>) -> Result<Vec<Verdict>, StoreError> {
@@ -254,10 +265,7 @@ impl VerdictStore for SqliteStore {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let conn = self.conn();
-        let label = match feedback {
-            Feedback::Benign => "benign",
-            Feedback::Malicious => "malicious",
-        };
+        let label = feedback.as_str();
         let n = conn.execute(
             "UPDATE verdicts SET feedback = ?2, feedback_note = ?3, feedback_ms = ?4 WHERE event_id = ?1",
             params![event_id, label, note, ms(at)],
@@ -278,6 +286,22 @@ impl BaselineStore for SqliteStore {
             }
         }
         Ok(out)
+    }
+
+    fn put_baselines(&self, items: &[(&ScopeKey, &Baseline)]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO baselines (scope, body) VALUES (?1, ?2) \
+                 ON CONFLICT (scope) DO UPDATE SET body = excluded.body",
+            )?;
+            for (k, b) in items {
+                stmt.execute(params![k.as_str(), serde_json::to_string(b)?])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn replace_baselines(&self, all: &HashMap<ScopeKey, Baseline>) -> Result<(), StoreError> {
