@@ -15,6 +15,7 @@ use provguard_core::store::{
 use provguard_core::{Config, Mode, Normalizer, Pipeline, Stats, Verdict};
 
 mod demo;
+mod eval;
 mod table;
 
 #[derive(Debug, Parser)]
@@ -105,6 +106,23 @@ enum Command {
         /// Why (kept in the audit trail).
         #[arg(long)]
         note: Option<String>,
+    },
+    /// Measure detection quality: verdicts of a labelled period against its labels.
+    Eval {
+        #[arg(long)]
+        state: PathBuf,
+        /// `labels.jsonl` ({"event_id","class"}) as written by `provguard simulate`.
+        #[arg(long)]
+        labels: PathBuf,
+        /// The verdicts `provguard ingest` wrote for the labelled period.
+        #[arg(long)]
+        verdicts: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit with status 1 when a quality target is missed.
+        #[arg(long)]
+        check: bool,
     },
     /// List dead-lettered records with their reasons (JSON lines), for inspection or replay.
     DeadLetters {
@@ -461,6 +479,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             writeln!(stderr, "recorded: {event_id} is {}", fb.as_str())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Eval {
+            state,
+            labels,
+            verdicts,
+            json,
+            check,
+        } => eval::run(&state, &labels, &verdicts, json, check),
         Command::DeadLetters { state } => {
             let store = open_store(&state)?;
             let mut out = std::io::stdout().lock();

@@ -9,6 +9,7 @@ pub mod config;
 pub mod context;
 pub mod detect;
 pub mod email;
+pub mod eval;
 pub mod event;
 pub mod normalize;
 pub mod pipeline;
