@@ -348,6 +348,9 @@ pub struct EventSummary {
     pub entitlement: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub privilege: Option<Privilege>,
+    /// This event alerted for a volume burst (so later events of the burst do not page again).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub burst_alert: bool,
 }
 
 impl From<&Event> for EventSummary {
@@ -360,6 +363,7 @@ impl From<&Event> for EventSummary {
             target: e.target.label().to_owned(),
             entitlement: e.entitlement.as_ref().map(|x| x.label().to_owned()),
             privilege: e.entitlement.as_ref().map(|x| x.privilege),
+            burst_alert: false,
         }
     }
 }

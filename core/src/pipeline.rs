@@ -10,7 +10,7 @@ use crate::context::Context;
 use crate::detect::{self, DetectConfig, Evidence};
 use crate::event::{Event, EventSummary};
 use crate::normalize::{BadInput, Normalized, Normalizer, RawRecord, split_input};
-use crate::store::{Commit, CommitOutcome, DeadLetter, Store, StoreError};
+use crate::store::{Commit, CommitOutcome, DeadLetter, ReadRequest, Store, StoreError};
 use crate::verdict::Verdict;
 
 /// Score then learn, or learn only (history backfill: no verdicts, no alerts).
@@ -208,9 +208,6 @@ impl<S: Store> Pipeline<S> {
         mode: Mode,
         now: DateTime<Utc>,
     ) -> Result<EventOutcome, StoreError> {
-        if self.store.has_event(&event.id)? {
-            return Ok(EventOutcome::Duplicate);
-        }
         let enriched = detect::enrich(event, &self.ctx, &self.cfg);
         let scopes = detect::scopes(&enriched);
         let missing: Vec<ScopeKey> = scopes
@@ -219,12 +216,27 @@ impl<S: Store> Pipeline<S> {
             .filter(|k| !self.cache.contains_key(*k))
             .cloned()
             .collect();
-        if !missing.is_empty() {
-            let loaded = self.store.baselines(&missing)?;
-            for k in missing {
-                let b = loaded.get(&k).cloned().unwrap_or_default();
-                self.cache.insert(k, b);
-            }
+        let cfg = &self.cfg;
+        let lookback = Duration::days(cfg.history_days)
+            .max(Duration::minutes(cfg.burst_window_minutes))
+            .max(Duration::minutes(cfg.escalation_window_minutes));
+        // One batched read: does the event exist, the baselines not cached, recent events.
+        let snapshot = self.store.snapshot(&ReadRequest {
+            event_id: &event.id,
+            tenant: &event.tenant,
+            actor_key: &enriched.actor_key,
+            target_key: &enriched.target_key,
+            scopes: &missing,
+            since: event.time - lookback,
+            until: event.time,
+            limit: RECENT_LIMIT,
+        })?;
+        if snapshot.exists {
+            return Ok(EventOutcome::Duplicate);
+        }
+        for k in missing {
+            let b = snapshot.baselines.get(&k).cloned().unwrap_or_default();
+            self.cache.insert(k, b);
         }
         let mut working: HashMap<ScopeKey, Baseline> = scopes
             .iter()
@@ -239,36 +251,17 @@ impl<S: Store> Pipeline<S> {
         let verdict = match mode {
             Mode::Learn => None,
             Mode::Score => {
-                let cfg = &self.cfg;
-                let lookback = Duration::days(cfg.history_days)
-                    .max(Duration::minutes(cfg.burst_window_minutes))
-                    .max(Duration::minutes(cfg.escalation_window_minutes));
-                let since = event.time - lookback;
-                let actor_recent = self.store.recent_by_actor(
-                    &event.tenant,
-                    &enriched.actor_key,
-                    since,
-                    event.time,
-                    RECENT_LIMIT,
-                )?;
-                let target_recent = self.store.recent_by_target(
-                    &event.tenant,
-                    &enriched.target_key,
-                    since,
-                    event.time,
-                    RECENT_LIMIT,
-                )?;
-                let burst_alerted = self.burst_alerted(event, &actor_recent)?;
+                let burst_alerted = self.burst_alerted(event, &snapshot.actor_recent);
                 let evidence = Evidence {
                     baselines: &working,
-                    actor_recent: &actor_recent,
-                    target_recent: &target_recent,
+                    actor_recent: &snapshot.actor_recent,
+                    target_recent: &snapshot.target_recent,
                     ctx: &self.ctx,
                     burst_alerted: burst_alerted.as_deref(),
                 };
-                let mut v = detect::score(&enriched, &evidence, cfg);
+                let mut v = detect::score(&enriched, &evidence, &self.cfg);
                 if v.alert {
-                    v.history = history(&target_recent, &actor_recent);
+                    v.history = history(&snapshot.target_recent, &snapshot.actor_recent);
                 }
                 Some(v)
             }
@@ -289,6 +282,8 @@ impl<S: Store> Pipeline<S> {
             verdict: verdict.as_ref(),
             baselines: changed,
             ingested_at: now,
+            actor_recent: &snapshot.actor_recent,
+            target_recent: &snapshot.target_recent,
         })?;
         if outcome == CommitOutcome::Duplicate {
             return Ok(EventOutcome::Duplicate);
@@ -341,28 +336,14 @@ impl<S: Store> Pipeline<S> {
     }
 
     /// The earliest event of the actor's current burst window that already alerted for a burst.
-    fn burst_alerted(
-        &self,
-        event: &Event,
-        actor_recent: &[EventSummary],
-    ) -> Result<Option<String>, StoreError> {
+    fn burst_alerted(&self, event: &Event, actor_recent: &[EventSummary]) -> Option<String> {
         let since = event.time - Duration::minutes(self.cfg.burst_window_minutes);
-        let in_window: Vec<&EventSummary> = actor_recent
+        actor_recent
             .iter()
+            .rev()
             .filter(|s| s.time >= since && s.time <= event.time)
-            .collect();
-        if in_window.len() + 1 < self.cfg.burst_min_events {
-            return Ok(None);
-        }
-        // Oldest first, so the burst is named by the event that opened it.
-        for s in in_window.iter().rev() {
-            if let Some(v) = self.store.verdict(&s.id)? {
-                if v.alert && v.reasons.iter().any(|r| r.code == "volume_burst") {
-                    return Ok(Some(s.id.clone()));
-                }
-            }
-        }
-        Ok(None)
+            .find(|s| s.burst_alert)
+            .map(|s| s.id.clone())
     }
 
     /// Recomputes every baseline from the event log over the rolling window ending at `now`:

@@ -54,7 +54,11 @@ fn newest_first(
     out.sort_by(|a, b| b.time.cmp(&a.time).then(b.id.cmp(&a.id)));
     out.into_iter()
         .take(limit)
-        .map(EventSummary::from)
+        .map(|e| {
+            let mut s = EventSummary::from(e);
+            s.burst_alert = inner.verdicts.get(&e.id).is_some_and(is_burst_alert);
+            s
+        })
         .collect()
 }
 
@@ -247,6 +251,24 @@ impl DeadLetterStore for MemoryStore {
 }
 
 impl Ledger for MemoryStore {
+    fn snapshot(&self, req: &ReadRequest<'_>) -> Result<Snapshot, StoreError> {
+        let inner = self.lock();
+        Ok(Snapshot {
+            exists: inner.events.contains_key(req.event_id),
+            baselines: req
+                .scopes
+                .iter()
+                .filter_map(|k| inner.baselines.get(k).map(|b| (k.clone(), b.clone())))
+                .collect(),
+            actor_recent: newest_first(&inner, req.tenant, req.since, req.until, req.limit, |e| {
+                e.actor_key() == req.actor_key
+            }),
+            target_recent: newest_first(&inner, req.tenant, req.since, req.until, req.limit, |e| {
+                e.target_key() == req.target_key
+            }),
+        })
+    }
+
     fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
         let mut i = self.lock();
         if i.events.contains_key(&c.event.id) {

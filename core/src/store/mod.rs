@@ -55,6 +55,34 @@ pub struct DeadLetter {
     pub raw: String,
 }
 
+/// What scoring one event needs to read: one batched read in every adapter.
+#[derive(Debug, Clone)]
+pub struct ReadRequest<'a> {
+    pub event_id: &'a str,
+    pub tenant: &'a str,
+    pub actor_key: &'a str,
+    pub target_key: &'a str,
+    /// Baselines to load (adapters may skip those the caller already holds).
+    pub scopes: &'a [ScopeKey],
+    /// Recent events of the actor and the target from this time on (up to the event's time).
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// At most this many recent events per principal, newest first.
+    pub limit: usize,
+}
+
+/// The answer to a [`ReadRequest`].
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The event id is already in the log.
+    pub exists: bool,
+    pub baselines: HashMap<ScopeKey, Baseline>,
+    /// Newest first.
+    pub actor_recent: Vec<EventSummary>,
+    /// Newest first.
+    pub target_recent: Vec<EventSummary>,
+}
+
 /// One atomic write: an event, its verdict (none when only learning) and changed baselines.
 #[derive(Debug, Clone)]
 pub struct Commit<'a> {
@@ -62,6 +90,10 @@ pub struct Commit<'a> {
     pub verdict: Option<&'a Verdict>,
     pub baselines: Vec<(&'a ScopeKey, &'a Baseline)>,
     pub ingested_at: DateTime<Utc>,
+    /// The snapshot the event was scored on (adapters that keep recent-event lists per
+    /// principal extend these instead of reading them again).
+    pub actor_recent: &'a [EventSummary],
+    pub target_recent: &'a [EventSummary],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,9 +187,17 @@ pub trait DeadLetterStore {
     fn dropped(&self) -> Result<Vec<(String, u64)>, StoreError>;
 }
 
-/// The atomic write of one processed event.
+/// The hot path: one read and one atomic write per event.
 pub trait Ledger {
+    /// Everything scoring needs, in one batched read.
+    fn snapshot(&self, req: &ReadRequest<'_>) -> Result<Snapshot, StoreError>;
+    /// Writes an event, its verdict and baselines atomically; idempotent on the event id.
     fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome, StoreError>;
+}
+
+/// Whether a verdict alerted for a volume burst.
+pub(crate) fn is_burst_alert(v: &Verdict) -> bool {
+    v.alert && v.reasons.iter().any(|r| r.code == "volume_burst")
 }
 
 /// Everything a full pipeline host needs.
@@ -213,7 +253,16 @@ pub(crate) mod conformance {
             p_value: 1.0,
             severity: crate::verdict::Severity::Info,
             alert,
-            reasons: vec![],
+            reasons: if alert {
+                vec![crate::verdict::Reason {
+                    code: "volume_burst".into(),
+                    detail: String::new(),
+                    p_value: 1e-6,
+                    scope: None,
+                }]
+            } else {
+                vec![]
+            },
             context: vec![],
             history: vec![],
             feedback: None,
@@ -243,6 +292,8 @@ pub(crate) mod conformance {
             verdict: Some(&v1),
             baselines: vec![(&key, &b)],
             ingested_at: now,
+            actor_recent: &[],
+            target_recent: &[],
         };
         assert_eq!(store.commit(&c).unwrap(), CommitOutcome::Written);
         // Idempotent: the same id again writes nothing, even with other baselines.
@@ -265,8 +316,37 @@ pub(crate) mod conformance {
                 verdict: Some(&verdict_for(&e2, false)),
                 baselines: vec![],
                 ingested_at: now,
+                actor_recent: &[],
+                target_recent: &[],
             })
             .unwrap();
+
+        // One read gives existence, baselines and both principals' recent events.
+        let scopes = [key.clone(), ScopeKey::tenant("nobody")];
+        let snap = store
+            .snapshot(&ReadRequest {
+                event_id: "e1",
+                tenant: "acme",
+                actor_key: "ann@acme.example",
+                target_key: "bob@acme.example",
+                scopes: &scopes,
+                since: "2024-04-01T00:00:00Z".parse().unwrap(),
+                until: now,
+                limit: 10,
+            })
+            .unwrap();
+        assert!(snap.exists);
+        assert_eq!(snap.baselines.len(), 1);
+        assert_eq!(
+            snap.actor_recent
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>(),
+            ["e2", "e1"]
+        );
+        assert_eq!(snap.target_recent.len(), 1);
+        assert!(snap.target_recent[0].burst_alert, "e1 alerted for a burst");
+        assert!(!snap.actor_recent[0].burst_alert);
 
         assert!(store.has_event("e1").unwrap());
         assert!(!store.has_event("nope").unwrap());

@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS events (
     target_key TEXT NOT NULL,
     action TEXT NOT NULL,
     body TEXT NOT NULL,
-    ingested_ms INTEGER NOT NULL
+    ingested_ms INTEGER NOT NULL,
+    burst_alert INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_by_actor ON events (tenant, actor_key, time_ms);
 CREATE INDEX IF NOT EXISTS events_by_target ON events (tenant, target_key, time_ms);
@@ -137,18 +138,21 @@ impl SqliteStore {
     ) -> Result<Vec<EventSummary>, StoreError> {
         let conn = self.conn();
         let sql = format!(
-            "SELECT body FROM events WHERE tenant = ?1 AND {column} = ?2 AND time_ms BETWEEN ?3 AND ?4 \
+            "SELECT body, burst_alert FROM events WHERE tenant = ?1 AND {column} = ?2 AND time_ms BETWEEN ?3 AND ?4 \
              ORDER BY time_ms DESC, id DESC LIMIT ?5"
         );
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(
             params![tenant, key, ms(since), ms(until), limit as i64],
-            |r| r.get::<_, String>(0),
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)),
         )?;
         let mut out = Vec::new();
-        for body in rows {
-            let e: Event = serde_json::from_str(&body?)?;
-            out.push(EventSummary::from(&e));
+        for row in rows {
+            let (body, burst_alert) = row?;
+            let e: Event = serde_json::from_str(&body)?;
+            let mut s = EventSummary::from(&e);
+            s.burst_alert = burst_alert;
+            out.push(s);
         }
         Ok(out)
     }
@@ -220,7 +224,9 @@ impl EventStore for SqliteStore {
 impl VerdictStore for SqliteStore {
     fn verdict(&self, event_id: &str) -> Result<Option<Verdict>, StoreError> {
         let conn = self.conn();
-        let row: Option<(String, Option<String>, Option<String>, Option<i64>)> = conn
+        /// body, feedback label, note, time.
+        type Row = (String, Option<String>, Option<String>, Option<i64>);
+        let row: Option<Row> = conn
             .query_row(
                 "SELECT body, feedback, feedback_note, feedback_ms FROM verdicts WHERE event_id = ?1",
                 [event_id],
@@ -432,13 +438,40 @@ impl DeadLetterStore for SqliteStore {
 }
 
 impl Ledger for SqliteStore {
+    fn snapshot(&self, req: &ReadRequest<'_>) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot {
+            exists: self.has_event(req.event_id)?,
+            baselines: if req.scopes.is_empty() {
+                HashMap::new()
+            } else {
+                self.baselines(req.scopes)?
+            },
+            actor_recent: self.recent(
+                "actor_key",
+                req.tenant,
+                req.actor_key,
+                req.since,
+                req.until,
+                req.limit,
+            )?,
+            target_recent: self.recent(
+                "target_key",
+                req.tenant,
+                req.target_key,
+                req.since,
+                req.until,
+                req.limit,
+            )?,
+        })
+    }
+
     fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let inserted = {
             let mut stmt = tx.prepare_cached(
-                "INSERT OR IGNORE INTO events (id, tenant, time_ms, actor_key, target_key, action, body, ingested_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT OR IGNORE INTO events (id, tenant, time_ms, actor_key, target_key, action, body, ingested_ms, burst_alert) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             stmt.execute(params![
                 c.event.id,
@@ -449,6 +482,7 @@ impl Ledger for SqliteStore {
                 c.event.action.as_str(),
                 serde_json::to_string(c.event)?,
                 ms(c.ingested_at),
+                c.verdict.is_some_and(is_burst_alert),
             ])?
         };
         if inserted == 0 {
@@ -503,6 +537,8 @@ mod tests {
                 verdict: None,
                 baselines: vec![],
                 ingested_at: Utc::now(),
+                actor_recent: &[],
+                target_recent: &[],
             })
             .unwrap();
         }
