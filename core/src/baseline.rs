@@ -47,6 +47,68 @@ impl ScopeKey {
     }
 }
 
+/// Width of a calibration bin, in decades of evidence.
+const CALIBRATION_BIN: f64 = 0.05;
+
+/// The empirical distribution of the scoring statistic (decades of combined evidence) over the
+/// tenant's benign events, for conformal p-values: the p-value of a new event is the share of
+/// benign events with a statistic at least as large, ties broken at random. Under
+/// exchangeability that p-value is uniform, so thresholds on it are calibrated.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub n: u64,
+    /// Events with no finding (statistic 0).
+    pub zero: u64,
+    /// Bin index (statistic / 0.05) → count, for statistics above 0.
+    pub bins: BTreeMap<u32, u64>,
+}
+
+impl Calibration {
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    fn bin(stat: f64) -> u32 {
+        (stat / CALIBRATION_BIN).floor().clamp(0.0, 1e6) as u32
+    }
+
+    pub fn add(&mut self, stat: f64) {
+        self.n += 1;
+        if stat <= 0.0 {
+            self.zero += 1;
+        } else {
+            *self.bins.entry(Self::bin(stat)).or_default() += 1;
+        }
+    }
+
+    /// The conformal p-value of `stat`, with `u` in [0, 1) breaking ties; `None` while fewer
+    /// than `min_n` events have been seen. Beyond the largest benign statistic the p-value keeps
+    /// falling by a decade per decade of extra evidence, from 1/(n+1).
+    pub fn p_value(&self, stat: f64, u: f64, min_n: u64) -> Option<f64> {
+        if self.n < min_n {
+            return None;
+        }
+        let denom = (self.n + 1) as f64;
+        if stat <= 0.0 {
+            let greater = self.n - self.zero;
+            return Some((greater as f64 + u * (self.zero as f64 + 1.0)) / denom);
+        }
+        let b = Self::bin(stat);
+        let greater: u64 = self.bins.range(b + 1..).map(|(_, c)| c).sum();
+        let equal = self.bins.get(&b).copied().unwrap_or(0);
+        if greater == 0 && equal == 0 {
+            let top = self
+                .bins
+                .keys()
+                .next_back()
+                .map_or(0.0, |&k| (k + 1) as f64 * CALIBRATION_BIN);
+            let beyond = (stat - top).max(0.0);
+            return Some(0.5 / denom * 10f64.powf(-beyond));
+        }
+        Some((greater as f64 + u * (equal as f64 + 1.0)) / denom)
+    }
+}
+
 /// Counts of events per active window of `burst_window_minutes` (raw, not decayed).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Bursts {
@@ -149,6 +211,9 @@ pub struct Baseline {
     /// Activity in fixed windows (for bursts): the open window and what closed ones held.
     #[serde(default)]
     pub bursts: Bursts,
+    /// Distribution of the scorer's statistic over benign events (tenant scope).
+    #[serde(default, skip_serializing_if = "Calibration::is_empty")]
+    pub calibration: Calibration,
     /// Distinct actors seen (tenant scope).
     #[serde(default)]
     pub actors: u64,
@@ -342,6 +407,33 @@ mod tests {
         assert!((b.events.w - 0.5).abs() < 1e-9);
         assert!((b.entitlements["policy:x"].w - 0.5).abs() < 1e-9);
         assert_eq!(b.events.n, 1);
+    }
+
+    #[test]
+    fn conformal_p_values_are_uniform_over_the_calibration_set() {
+        let mut c = Calibration::default();
+        let stats: Vec<f64> = (0..10_000).map(|i| if i % 10 == 0 { (i % 97) as f64 / 20.0 } else { 0.0 }).collect();
+        for s in &stats {
+            c.add(*s);
+        }
+        // Exchangeable new events: the share with p below t is about t.
+        let mut below = [0usize; 3];
+        for (i, s) in stats.iter().enumerate() {
+            let u = ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
+            let p = c.p_value(*s, u, 100).unwrap();
+            for (k, t) in [0.1, 0.05, 0.01].iter().enumerate() {
+                below[k] += usize::from(p < *t);
+            }
+        }
+        for (k, t) in [0.1, 0.05, 0.01].iter().enumerate() {
+            let share = below[k] as f64 / stats.len() as f64;
+            assert!((share - t).abs() < t * 0.25, "p < {t}: {share}");
+        }
+        // Beyond every benign statistic: below 1/(n+1), falling a decade per decade.
+        let p = c.p_value(10.0, 0.5, 100).unwrap();
+        assert!(p < 1e-4 && p > 1e-10, "{p}");
+        assert!(c.p_value(11.0, 0.5, 100).unwrap() < p / 9.0);
+        assert_eq!(Calibration::default().p_value(1.0, 0.5, 100), None);
     }
 
     #[test]

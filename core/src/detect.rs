@@ -13,7 +13,7 @@ use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::baseline::{Baseline, Observation, Parts, ScopeKey};
+use crate::baseline::{Baseline, Calibration, Observation, Parts, ScopeKey};
 use crate::context::{Context, Person};
 use crate::email;
 use crate::event::{Action, Event, EventSummary, Outcome, PrincipalKind, Privilege};
@@ -29,8 +29,12 @@ pub struct DetectConfig {
     pub min_evidence: f64,
     /// A detector reports a finding when its p-value is at or below this.
     pub finding_p: f64,
-    /// Score at or above which a verdict alerts (50 = medium).
+    /// Score at or above which a verdict alerts (50 = medium = calibrated p-value 1e-4).
     pub alert_score: u8,
+    /// Benign events the tenant's calibration needs before p-values are calibrated on it.
+    pub min_calibration: u64,
+    /// Until then, the statistic (decades of evidence plus stakes) at which a verdict alerts.
+    pub uncalibrated_alert_statistic: f64,
     /// Time zone for actors without a directory time zone (IANA name).
     pub tenant_timezone: String,
     /// Window for volume bursts, minutes.
@@ -57,6 +61,8 @@ impl Default for DetectConfig {
             min_evidence: 20.0,
             finding_p: 0.05,
             alert_score: 50,
+            min_calibration: 500,
+            uncalibrated_alert_statistic: 3.0,
             tenant_timezone: "UTC".into(),
             burst_window_minutes: 10,
             burst_min_events: 5,
@@ -94,14 +100,16 @@ impl DetectConfig {
 
 /// Rule-based findings carry fixed, documented p-values (calibrated in the evaluation harness).
 mod prior {
-    pub const MISSING_APPROVAL: f64 = 0.01;
-    pub const LOOKALIKE: f64 = 0.0005;
-    pub const TYPO: f64 = 0.005;
-    pub const EXTERNAL: f64 = 0.01;
-    pub const SELF_GRANT_ADMIN: f64 = 0.0005;
-    pub const SELF_GRANT: f64 = 0.005;
-    pub const ESCALATION: f64 = 0.001;
-    pub const DORMANT: f64 = 0.01;
+    //! How rarely each rule fires on benign work; these set the finding's weight in the
+    //! statistic, and the tenant's calibration turns the statistic into a p-value.
+    pub const MISSING_APPROVAL: f64 = 1e-3;
+    pub const LOOKALIKE: f64 = 1e-6;
+    pub const TYPO: f64 = 1e-5;
+    pub const EXTERNAL: f64 = 1e-3;
+    pub const SELF_GRANT_ADMIN: f64 = 1e-5;
+    pub const SELF_GRANT: f64 = 1e-3;
+    pub const ESCALATION: f64 = 1e-5;
+    pub const DORMANT: f64 = 1e-3;
 }
 
 /// An event joined with its directory context, computed once.
@@ -207,10 +215,23 @@ pub fn learnable(e: &Event) -> bool {
     e.outcome == Outcome::Success && e.channel != "service"
 }
 
-/// Adds an event to its baselines.
-pub fn learn(e: &Enriched<'_>, baselines: &mut HashMap<ScopeKey, Baseline>, cfg: &DetectConfig) {
+/// Adds an event to its baselines; `statistic` (when it was scored) joins the tenant's
+/// calibration.
+pub fn learn(
+    e: &Enriched<'_>,
+    baselines: &mut HashMap<ScopeKey, Baseline>,
+    cfg: &DetectConfig,
+    statistic: Option<f64>,
+) {
     if !learnable(e.event) {
         return;
+    }
+    if let Some(stat) = statistic {
+        baselines
+            .entry(ScopeKey::tenant(&e.event.tenant))
+            .or_default()
+            .calibration
+            .add(stat);
     }
     let actor_prior_events = baselines
         .get(&ScopeKey::actor(&e.event.tenant, &e.actor_key))
@@ -672,7 +693,11 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
     // --- context: lower what business data explains; never what must not be explained away.
     apply_context(e, ev.ctx, cfg, &mut findings, &mut notes);
 
-    combine(e, findings, notes, cfg)
+    let calibration = ev
+        .baselines
+        .get(&ScopeKey::tenant(tenant))
+        .map(|b| &b.calibration);
+    combine(e, findings, notes, cfg, calibration)
 }
 
 fn email_findings(e: &Enriched<'_>, ctx: &Context) -> Vec<Finding> {
@@ -940,9 +965,10 @@ pub fn cauchy_combine(ps: &[f64]) -> f64 {
     p.clamp(1e-15, 1.0)
 }
 
-/// Score 0–100 from a p-value: 25 points per decade (p = 0.01 → 50, p = 1e-4 → 100).
+/// Score 0–100 from a calibrated p-value: 12.5 points per decade (p = 1e-4 → 50,
+/// p = 1e-6 → 75, p = 1e-8 → 100).
 pub fn score_from_p(p: f64) -> u8 {
-    (-p.log10() * 25.0).clamp(0.0, 100.0).round() as u8
+    (-p.log10() * 12.5).clamp(0.0, 100.0).round() as u8
 }
 
 pub fn severity_for(score: u8) -> Severity {
@@ -955,25 +981,53 @@ pub fn severity_for(score: u8) -> Severity {
     }
 }
 
+/// The scoring statistic: decades of combined evidence, plus the stakes of the entitlement.
+/// 0 when no detector reported anything.
+pub fn statistic(p_combined: f64, findings: usize, privilege: Privilege) -> f64 {
+    if findings == 0 {
+        return 0.0;
+    }
+    -p_combined.log10()
+        + match privilege {
+            Privilege::Admin => 1.0,
+            Privilege::Elevated => 0.5,
+            _ => 0.0,
+        }
+}
+
+/// A deterministic number in [0, 1) from an event id (conformal tie-breaking).
+fn tie_breaker(id: &str) -> f64 {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(id.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h[..8]);
+    (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}
+
 fn combine(
     e: &Enriched<'_>,
     findings: Vec<Finding>,
     notes: Vec<ContextNote>,
     cfg: &DetectConfig,
+    calibration: Option<&Calibration>,
 ) -> Verdict {
     let event = e.event;
     let kept: Vec<&Finding> = findings.iter().filter(|f| f.p <= cfg.finding_p).collect();
-    let p = cauchy_combine(&kept.iter().map(|f| f.p).collect::<Vec<_>>());
-    let mut score = if kept.is_empty() { 0 } else { score_from_p(p) };
-    // Privilege raises the stakes of an anomaly, not its likelihood.
-    if !kept.is_empty() {
-        score = score.saturating_add(match event.privilege() {
-            Privilege::Admin => 10,
-            Privilege::Elevated => 5,
-            _ => 0,
-        });
-        score = score.min(100);
-    }
+    let p_raw = cauchy_combine(&kept.iter().map(|f| f.p).collect::<Vec<_>>());
+    let stat = statistic(p_raw, kept.len(), event.privilege());
+    // Calibrated on the tenant's benign events once there are enough of them; before that the
+    // statistic itself is the evidence, scaled so `uncalibrated_alert_statistic` scores 50.
+    let calibrated =
+        calibration.and_then(|c| c.p_value(stat, tie_breaker(&event.id), cfg.min_calibration));
+    let (p, score) = match calibrated {
+        Some(p) => (p, if kept.is_empty() { 0 } else { score_from_p(p) }),
+        None => (
+            if kept.is_empty() { 1.0 } else { 10f64.powf(-stat) },
+            (stat / cfg.uncalibrated_alert_statistic * 50.0)
+                .round()
+                .clamp(0.0, 100.0) as u8,
+        ),
+    };
     let mut reasons: Vec<Reason> = kept
         .iter()
         .map(|f| Reason {
@@ -1003,6 +1057,7 @@ fn combine(
         context: notes,
         history: Vec::new(),
         feedback: None,
+        statistic: round_sig(stat),
     }
 }
 
@@ -1064,8 +1119,9 @@ mod tests {
 
     #[test]
     fn scores_map_to_severities() {
-        assert_eq!(score_from_p(0.01), 50);
-        assert_eq!(severity_for(score_from_p(0.01)), Severity::Medium);
+        assert_eq!(score_from_p(1e-4), 50);
+        assert_eq!(severity_for(score_from_p(1e-4)), Severity::Medium);
+        assert_eq!(severity_for(score_from_p(1e-6)), Severity::High);
         assert_eq!(score_from_p(1.0), 0);
         assert_eq!(severity_for(95), Severity::Critical);
     }

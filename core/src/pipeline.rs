@@ -248,29 +248,32 @@ impl<S: Store> Pipeline<S> {
             })
             .collect();
 
+        // Scored in both modes: learning needs the statistic for the tenant's calibration.
+        let burst_alerted = self.burst_alerted(event, &snapshot.actor_recent);
+        let evidence = Evidence {
+            baselines: &working,
+            actor_recent: &snapshot.actor_recent,
+            target_recent: &snapshot.target_recent,
+            ctx: &self.ctx,
+            burst_alerted: burst_alerted.as_deref(),
+        };
+        let mut scored = detect::score(&enriched, &evidence, &self.cfg);
+        let statistic = scored.statistic;
         let verdict = match mode {
+            // History is taken as normal: learned whatever it scores, never alerting.
             Mode::Learn => None,
             Mode::Score => {
-                let burst_alerted = self.burst_alerted(event, &snapshot.actor_recent);
-                let evidence = Evidence {
-                    baselines: &working,
-                    actor_recent: &snapshot.actor_recent,
-                    target_recent: &snapshot.target_recent,
-                    ctx: &self.ctx,
-                    burst_alerted: burst_alerted.as_deref(),
-                };
-                let mut v = detect::score(&enriched, &evidence, &self.cfg);
-                if v.alert {
-                    v.history = history(&snapshot.target_recent, &snapshot.actor_recent);
+                if scored.alert {
+                    scored.history = history(&snapshot.target_recent, &snapshot.actor_recent);
                 }
-                Some(v)
+                Some(scored)
             }
         };
 
         // Alerting events stay out of baselines until marked benign.
         let learn = verdict.as_ref().is_none_or(|v| !v.alert) && detect::learnable(event);
         if learn {
-            detect::learn(&enriched, &mut working, &self.cfg);
+            detect::learn(&enriched, &mut working, &self.cfg, Some(statistic));
         }
         let changed: Vec<(&ScopeKey, &Baseline)> = if learn {
             working.iter().collect()
@@ -324,7 +327,7 @@ impl<S: Store> Pipeline<S> {
                     .map(|(k, _)| k)
                     .collect();
                 let mut working = self.store.baselines(&keys)?;
-                detect::learn(&enriched, &mut working, &self.cfg);
+                detect::learn(&enriched, &mut working, &self.cfg, Some(previous.statistic));
                 let items: Vec<(&ScopeKey, &Baseline)> = working.iter().collect();
                 self.store.put_baselines(&items)?;
                 for (k, b) in working {
@@ -365,12 +368,23 @@ impl<S: Store> Pipeline<S> {
                 return;
             }
             let e = detect::enrich(&event, ctx, cfg);
-            detect::learn(&e, &mut all, cfg);
+            detect::learn(&e, &mut all, cfg, None);
             used += 1;
         })?;
         let t = now.timestamp();
-        for b in all.values_mut() {
+        // The calibration was gathered as events were scored (their statistics depend on the
+        // baselines of the time, which a rebuild cannot reproduce): it carries over.
+        let tenant_keys: Vec<ScopeKey> = all
+            .keys()
+            .filter(|k| k.as_str().contains("|tenant|"))
+            .cloned()
+            .collect();
+        let old = self.store.baselines(&tenant_keys)?;
+        for (k, b) in all.iter_mut() {
             b.decay_to(t, cfg.half_life_days);
+            if let Some(o) = old.get(k) {
+                b.calibration = o.calibration.clone();
+            }
         }
         self.store.replace_baselines(&all)?;
         self.cache.clear();

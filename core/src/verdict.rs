@@ -76,6 +76,10 @@ pub struct Verdict {
     /// Recent provisioning events of the target and the actor (alerts only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<EventSummary>,
+    /// The scoring statistic (decades of combined evidence, plus stakes) the p-value was
+    /// calibrated from.
+    #[serde(default)]
+    pub statistic: f64,
     /// An analyst's feedback on this verdict, once given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<FeedbackRecord>,

@@ -266,6 +266,7 @@ pub(crate) mod conformance {
             context: vec![],
             history: vec![],
             feedback: None,
+            statistic: 0.0,
         }
     }
 
