@@ -26,23 +26,36 @@ fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     Ok(out)
 }
 
+/// Evaluates one or more runs (state, labels, verdicts), pooled.
 pub fn run(
-    state: &Path,
-    labels: &Path,
-    verdicts: &Path,
+    states: &[std::path::PathBuf],
+    labels: &[std::path::PathBuf],
+    verdicts: &[std::path::PathBuf],
     json: bool,
     check: bool,
 ) -> Result<ExitCode> {
-    let labels: Vec<Label> = read_lines(labels)?;
-    let verdicts: Vec<Verdict> = read_lines(verdicts)?;
-    let store = SqliteStore::open(state)?;
-    let wanted: HashSet<String> = verdicts.iter().map(|v| v.event_id.clone()).collect();
-    let mut log = Vec::new();
-    store.scan_events(chrono::DateTime::<chrono::Utc>::MIN_UTC, &mut |e, _| {
-        log.push(e)
-    })?;
-    let comparisons = eval::comparisons(log, &wanted);
-    let report = eval::evaluate(&verdicts, &labels, &comparisons);
+    if states.len() != labels.len() || states.len() != verdicts.len() {
+        anyhow::bail!(
+            "give --state, --labels and --verdicts once per run (the same number of each)"
+        );
+    }
+    let mut all_labels: Vec<Label> = Vec::new();
+    let mut all_verdicts: Vec<Verdict> = Vec::new();
+    let mut comparisons = std::collections::HashMap::new();
+    for ((state, labels), verdicts) in states.iter().zip(labels).zip(verdicts) {
+        let l: Vec<Label> = read_lines(labels)?;
+        let v: Vec<Verdict> = read_lines(verdicts)?;
+        let store = SqliteStore::open(state)?;
+        let wanted: HashSet<String> = v.iter().map(|x| x.event_id.clone()).collect();
+        let mut log = Vec::new();
+        store.scan_events(chrono::DateTime::<chrono::Utc>::MIN_UTC, &mut |e, _| {
+            log.push(e)
+        })?;
+        comparisons.extend(eval::comparisons(log, &wanted));
+        all_labels.extend(l);
+        all_verdicts.extend(v);
+    }
+    let report = eval::evaluate(&all_verdicts, &all_labels, &comparisons);
     let targets = eval::check_targets(&report);
     let mut out = std::io::stdout().lock();
     if json {

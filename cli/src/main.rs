@@ -16,6 +16,8 @@ use provguard_core::{Config, Mode, Normalizer, Pipeline, Stats, Verdict};
 
 mod demo;
 mod eval;
+mod serve;
+mod simulate;
 mod table;
 
 #[derive(Debug, Parser)]
@@ -107,16 +109,32 @@ enum Command {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Measure detection quality: verdicts of a labelled period against its labels.
-    Eval {
+    /// Serve the webhook routes locally (Okta, Entra, Google, SCIM, signed custom mappings);
+    /// verdicts go to stdout as JSON lines. Secrets come from PROVGUARD_* variables.
+    Serve {
         #[arg(long)]
         state: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// Extra source: NAME=path/to/mapping.vrl (repeatable); signed requests reach it at
+        /// /hook/NAME with the key in PROVGUARD_HMAC_<NAME>.
+        #[arg(long = "mapping", value_name = "NAME=FILE")]
+        mappings: Vec<String>,
+        /// Stop after this many requests (for scripted use).
+        #[arg(long, hide = true)]
+        max_requests: Option<usize>,
+    },
+    /// Measure detection quality: verdicts of a labelled period against its labels.
+    /// Repeat --state, --labels and --verdicts to pool several runs.
+    Eval {
+        #[arg(long, required = true)]
+        state: Vec<PathBuf>,
         /// `labels.jsonl` ({"event_id","class"}) as written by `provguard simulate`.
-        #[arg(long)]
-        labels: PathBuf,
+        #[arg(long, required = true)]
+        labels: Vec<PathBuf>,
         /// The verdicts `provguard ingest` wrote for the labelled period.
-        #[arg(long)]
-        verdicts: PathBuf,
+        #[arg(long, required = true)]
+        verdicts: Vec<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -124,6 +142,8 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Write a synthetic organisation's provisioning history, test period, context and labels
+    Simulate(simulate::SimulateArgs),
     /// List dead-lettered records with their reasons (JSON lines), for inspection or replay.
     DeadLetters {
         #[arg(long)]
@@ -479,6 +499,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             writeln!(stderr, "recorded: {event_id} is {}", fb.as_str())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve {
+            state,
+            addr,
+            mappings,
+            max_requests,
+        } => serve::run(config, &state, &addr, &mappings, max_requests),
         Command::Eval {
             state,
             labels,
@@ -486,6 +512,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             check,
         } => eval::run(&state, &labels, &verdicts, json, check),
+        Command::Simulate(args) => {
+            simulate::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::DeadLetters { state } => {
             let store = open_store(&state)?;
             let mut out = std::io::stdout().lock();

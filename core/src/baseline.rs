@@ -412,14 +412,23 @@ mod tests {
     #[test]
     fn conformal_p_values_are_uniform_over_the_calibration_set() {
         let mut c = Calibration::default();
-        let stats: Vec<f64> = (0..10_000).map(|i| if i % 10 == 0 { (i % 97) as f64 / 20.0 } else { 0.0 }).collect();
+        let stats: Vec<f64> = (0..10_000)
+            .map(|i| {
+                if i % 10 == 0 {
+                    (i % 97) as f64 / 20.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
         for s in &stats {
             c.add(*s);
         }
         // Exchangeable new events: the share with p below t is about t.
         let mut below = [0usize; 3];
         for (i, s) in stats.iter().enumerate() {
-            let u = ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
+            let u =
+                ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
             let p = c.p_value(*s, u, 100).unwrap();
             for (k, t) in [0.1, 0.05, 0.01].iter().enumerate() {
                 below[k] += usize::from(p < *t);

@@ -98,10 +98,9 @@ impl DetectConfig {
     }
 }
 
-/// Rule-based findings carry fixed, documented p-values (calibrated in the evaluation harness).
+/// How rarely each rule fires on benign work: these set a rule finding's weight in the
+/// statistic, and the tenant's calibration turns the statistic into a p-value.
 mod prior {
-    //! How rarely each rule fires on benign work; these set the finding's weight in the
-    //! statistic, and the tenant's calibration turns the statistic into a p-value.
     pub const MISSING_APPROVAL: f64 = 1e-3;
     pub const LOOKALIKE: f64 = 1e-6;
     pub const TYPO: f64 = 1e-5;
@@ -832,7 +831,8 @@ fn apply_context(
         }
     }
 
-    // An approval on file lowers a rare grant and its timing (its note is already there).
+    // An approval on file lowers a rare grant (its note is already there). It says the person
+    // may have the access, not that 2 a.m. is a normal time to grant it: timing stays.
     if let Some(i) = notes.iter().position(|n| n.kind == "approval") {
         let n = notes.remove(i);
         lower(
@@ -842,7 +842,6 @@ fn apply_context(
                 "rare_entitlement_for_department",
                 "rare_entitlement_for_actor",
                 "first_in_tenant",
-                "off_hours",
             ],
             100.0,
             Some(n.clone()),
@@ -1022,7 +1021,11 @@ fn combine(
     let (p, score) = match calibrated {
         Some(p) => (p, if kept.is_empty() { 0 } else { score_from_p(p) }),
         None => (
-            if kept.is_empty() { 1.0 } else { 10f64.powf(-stat) },
+            if kept.is_empty() {
+                1.0
+            } else {
+                10f64.powf(-stat)
+            },
             (stat / cfg.uncalibrated_alert_statistic * 50.0)
                 .round()
                 .clamp(0.0, 100.0) as u8,

@@ -4,6 +4,7 @@
 //! Hosts (the CLI, the Lambda functions, tests) only wire ports to adapters; the behaviour lives
 //! here. See `DESIGN.md` for the contracts.
 
+pub mod alert;
 pub mod baseline;
 pub mod config;
 pub mod context;
@@ -16,6 +17,7 @@ pub mod pipeline;
 pub mod privilege;
 pub mod store;
 pub mod verdict;
+pub mod webhook;
 
 pub use config::Config;
 pub use event::Event;

@@ -498,3 +498,139 @@ fn the_demo_alerts_on_every_planted_anomaly_and_nothing_else() {
         );
     }
 }
+
+/// One HTTP/1.1 request over a plain socket; returns (status, body).
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp[9..12].parse().unwrap();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn serve_answers_handshakes_checks_secrets_and_scores_deliveries() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("hr.vrl");
+    std::fs::write(
+        &mapping,
+        r#". = {"id": string!(.event_id), "source": "hr", "tenant": "acme", "time": .at,
+              "action": "grant_role", "outcome": "success", "actor": {"email": .by, "kind": "human"},
+              "target": {"email": .user, "kind": "human"},
+              "entitlement": {"name": .role, "kind": "role", "privilege": "unknown"},
+              "approval_ref": null, "channel": "api"}"#,
+    )
+    .unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("provguard");
+    let mut child = std::process::Command::new(bin)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--max-requests",
+            "4",
+            "--state",
+        ])
+        .arg(dir.path().join("s.db"))
+        .arg("--mapping")
+        .arg(format!("hr={}", mapping.display()))
+        .env("PROVGUARD_OKTA_SECRET", "okta-s3cret")
+        .env("PROVGUARD_HMAC_HR", "hr-key")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_owned();
+    assert!(
+        first.contains("/okta") && first.contains("/hook/hr"),
+        "{first}"
+    );
+
+    let (status, body) = http(
+        &addr,
+        "GET",
+        "/okta",
+        &[
+            ("Authorization", "okta-s3cret"),
+            ("X-Okta-Verification-Challenge", "c-123"),
+        ],
+        "",
+    );
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"verification":"c-123"}"#)
+    );
+    let delivery = format!(
+        r#"{{"source":"https://acme.okta.com/api/v1/eventHooks/x","data":{{"events":[{}]}}}}"#,
+        compact("samples/okta/grant_super_admin.json")
+    );
+    let (status, _) = http(
+        &addr,
+        "POST",
+        "/okta",
+        &[("Authorization", "wrong")],
+        &delivery,
+    );
+    assert_eq!(status, 401);
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/okta",
+        &[("Authorization", "okta-s3cret")],
+        &delivery,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""verdicts":1"#), "{body}");
+    let payload = r#"{"event_id":"hr-7","at":"2026-05-04T10:00:00Z","by":"a@acme.example","user":"b@acme.example","role":"Payroll Admin"}"#;
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let sig = provguard_core::webhook::sign("hr-key", &ts, payload.as_bytes());
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/hook/hr",
+        &[
+            ("X-Provguard-Timestamp", &ts),
+            ("X-Provguard-Signature", &sig),
+        ],
+        payload,
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let verdicts = verdict_lines(&out.stdout);
+    assert_eq!(verdicts.len(), 2, "{verdicts:?}");
+    assert_eq!(verdicts[1]["event_id"], "hr-7");
+    assert_eq!(verdicts[1]["privilege"], "admin");
+}

@@ -1,3 +1,4 @@
+mod aws;
 mod cli;
 mod corpus;
 mod golden;

@@ -17,9 +17,13 @@ use crate::context::{Approval, ChangeWindow, Context, Person};
 use crate::event::{Event, EventSummary};
 use crate::verdict::Verdict;
 
+#[cfg(feature = "aws")]
+pub mod dynamodb;
 pub mod memory;
 pub mod sqlite;
 
+#[cfg(feature = "aws")]
+pub use dynamodb::DynamoDbStore;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
@@ -42,6 +46,13 @@ pub enum StoreError {
         path: String,
         found: i64,
         known: i64,
+    },
+    /// A DynamoDB call failed or an AWS limit was hit (feature `aws`); the SDK error is the source.
+    #[error("DynamoDB {op} failed")]
+    DynamoDb {
+        op: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 }
 
@@ -220,9 +231,10 @@ pub(crate) fn dead_letter_key(dl: &DeadLetter) -> String {
     hex::encode(h.finalize())
 }
 
-#[cfg(test)]
-pub(crate) mod conformance {
-    //! The same behavioural checks, run against every adapter.
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance {
+    //! The same behavioural checks, run against every adapter (feature `testing` exposes them to
+    //! the integration tests, which run them against DynamoDB on moto).
     use super::*;
     use crate::event::Event;
 

@@ -1,0 +1,1713 @@
+//! DynamoDB adapter (feature `aws`): the store of the Lambda functions. Same contract as the
+//! memory and SQLite adapters (the shared conformance checks run against it on moto).
+//!
+//! # Calling convention
+//!
+//! The ports are synchronous; [`DynamoDbStore`] holds a tokio [`Handle`] and runs every SDK call
+//! with `Handle::block_on`. Call it from a **blocking context**: inside
+//! `tokio::task::spawn_blocking` (how the Lambda handlers run the pipeline) or on a plain thread.
+//! Never call it from inside an async task: `block_on` panics there, and even where it would not,
+//! it would stall a runtime worker.
+//!
+//! # Table (single-table design)
+//!
+//! Key attributes `pk` (S, partition) and `sk` (S, sort); `ttl` (N, epoch seconds) only on
+//! short-lived items, with TTL enabled on it ([`create_table`]). No secondary indexes. Key parts
+//! taken from data have `%` and `#` escaped and are replaced by a SHA-256 when longer than 400
+//! bytes (DynamoDB allows 2,048 bytes per partition key and 1,024 per sort key).
+//!
+//! | item | `pk` | `sk` | other attributes | size |
+//! |---|---|---|---|---|
+//! | event (idempotency marker) | `EVENT#<id>` | `EVENT` | `tenant`, `t` time, `ing` ingest time, `b` event JSON | ~1 KB |
+//! | verdict (audit trail) | `EVENT#<id>` | `VERDICT` | `t`, `alert` BOOL, `b` verdict JSON, `fb` feedback JSON | 1–10 KB |
+//! | event log, one partition per UTC day | `LOG#<yyyy-mm-dd>` | `<time, ns>#<id>` | `b` event JSON, `x` BOOL: kept out of baselines | ~1 KB |
+//! | days that have a log partition | `LOGDAYS` | `<yyyy-mm-dd>` | — | tiny |
+//! | alerts, one partition per UTC month | `ALERTS#<yyyy-mm>` | `<time, ns>#<id>` | `b` verdict JSON, `fb` | 1–10 KB |
+//! | recent events of a principal | `RECENT#actor#<tenant>#<key>` or `RECENT#target#…` | `RECENT` | `e:<event id>` = summary JSON per event; `ttl` | ≤ 200 × ~250 B |
+//! | baseline, 16 write shards | `BASELINE#<0–f>` | `<scope key>` | `scope`, `z` gzip'd baseline JSON (B) | ≤ 400 KB, enforced |
+//! | context generation pointer | `CONTEXT` | `CURRENT` | `seq` counter; `people`, `approvals`, `change_windows`, `domains` = live generation | tiny |
+//! | context item | `CONTEXT#<kind>` | `<generation, 10 digits>#<key>` | `b` JSON (domains: the domain) | < 1 KB |
+//! | dead letter | `DEADLETTER` | `<dedup key>` | `at`, `source`, `reason`, `raw` (cut to 350 KB) | ≤ 400 KB |
+//! | drop counter | `DROPPED` | `<source>` | `n` (UpdateItem ADD) | tiny |
+//! | alert publish claim | `ALERT#<event id>` | `PUBLISH` | `state` pending/sent, `at`; `ttl` 7 days | tiny |
+//!
+//! # Per event: one read, one write
+//!
+//! [`Ledger::snapshot`] is one `BatchGetItem` (strongly consistent): the event marker, the
+//! baselines not cached by the caller and the actor's and target's `RECENT` items. [`Ledger::commit`]
+//! is one `TransactWriteItems`: the marker with `attribute_not_exists(pk)` (first, so its
+//! cancellation reason is the first), the log item, the verdict, the alert index item, both
+//! `RECENT` items (an `UpdateItem` that sets this event's entry and removes entries that fell out
+//! of the window or the count limit, so concurrent writers never lose each other's entries), the
+//! changed baselines and, on the first event of a UTC day seen by this process, its `LOGDAYS` item.
+//! A re-delivered event fails the condition, the whole transaction is cancelled, nothing is
+//! written and the commit reports [`CommitOutcome::Duplicate`]. Each commit carries a fresh
+//! `ClientRequestToken`, so an SDK retry of a commit that did succeed is answered as a success
+//! instead of looking like a duplicate. Any other cancellation (e.g. `TransactionConflict`, when
+//! two commits touch the same baseline at once) is a [`StoreError::DynamoDb`] to retry.
+//!
+//! To trim the `RECENT` lists without reading them again, the store remembers the whole lists a
+//! snapshot read until that event's commit (a few dozen snapshots at most); a commit without a
+//! snapshot only adds its entry.
+//!
+//! # Not atomic at scale
+//!
+//! DynamoDB transactions hold at most 100 items, so [`BaselineStore::put_baselines`] is atomic
+//! per 100 baselines and [`BaselineStore::replace_baselines`] writes the new set before deleting
+//! stale scopes (a reader may briefly see new and old baselines side by side, never none).
+//! Context imports are atomic per kind: items are written under a new generation and the
+//! pointer flips in one write.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, KeySchemaElement, KeyType,
+    KeysAndAttributes, Put, PutRequest, ReturnValue, ScalarAttributeType, Select,
+    TimeToLiveSpecification, TransactWriteItem, Update, WriteRequest,
+};
+use chrono::{DateTime, Duration, Utc};
+use tokio::runtime::Handle;
+
+use super::*;
+use crate::alert::{AlertError, Claim, PublishGuard};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// DynamoDB's item size limit (400 KB, attribute names included).
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// TransactWriteItems: at most 100 items and 4 MB per transaction.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+const MAX_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
+/// BatchGetItem: at most 100 keys (and 16 MB of answers) per call.
+const MAX_BATCH_GET_KEYS: usize = 100;
+/// BatchWriteItem: at most 25 puts or deletes per call.
+const MAX_BATCH_WRITE_ITEMS: usize = 25;
+/// Calls repeated for unprocessed keys/items (throttling) before giving up.
+const MAX_ATTEMPTS: u32 = 8;
+/// Baselines are spread over this many partitions so writes do not pile onto one.
+const BASELINE_SHARDS: u8 = 16;
+/// Longest key part used as is; longer ones are replaced by their SHA-256.
+const MAX_KEY_PART: usize = 400;
+/// Dead-letter raw text kept per item (the rest of a 400 KB item is attributes and headroom).
+const MAX_DEAD_LETTER_RAW: usize = 350 * 1024;
+/// Recent-event lists when no snapshot told the window and limit (commits without a snapshot).
+const DEFAULT_RECENT_WINDOW_DAYS: i64 = 31;
+const DEFAULT_RECENT_LIMIT: usize = 200;
+/// Alert publish claims expire after a week; a pending claim is stale after five minutes.
+const CLAIM_TTL_SECS: i64 = 7 * 86_400;
+const CLAIM_STALE_SECS: i64 = 300;
+/// At most this many snapshots awaiting their commit are remembered.
+const MAX_PENDING: usize = 64;
+
+/// Why a DynamoDB operation could not be done, beside the SDK's own errors.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("{what} would be {bytes} bytes; a DynamoDB item holds at most 400 KB")]
+    ItemTooLarge { what: String, bytes: usize },
+    #[error(
+        "the commit of event {event_id} would write {items} items and {bytes} bytes; a DynamoDB transaction holds at most 100 items and 4 MB"
+    )]
+    TransactionTooLarge {
+        event_id: String,
+        items: usize,
+        bytes: usize,
+    },
+    #[error("{remaining} requests were still unprocessed after {attempts} attempts (throttled)")]
+    Unprocessed { remaining: usize, attempts: u32 },
+    #[error("the item {pk} / {sk} is malformed: {what}")]
+    Malformed {
+        pk: String,
+        sk: String,
+        what: String,
+    },
+    #[error("the page key {0:?} was not made by this store")]
+    BadPageKey(String),
+}
+
+fn sdk<E: std::error::Error + Send + Sync + 'static>(
+    op: &'static str,
+) -> impl FnOnce(E) -> StoreError {
+    move |e| StoreError::DynamoDb {
+        op,
+        source: Box::new(e),
+    }
+}
+
+fn table_err(op: &'static str, e: TableError) -> StoreError {
+    StoreError::DynamoDb {
+        op,
+        source: Box::new(e),
+    }
+}
+
+/// Events of the log in time order, and the key to resume after them (`None`: no more).
+pub type EventPage = (Vec<(Event, bool)>, Option<String>);
+
+/// What a snapshot read, kept until the event's commit so it can trim the recent lists.
+#[derive(Debug, Clone)]
+struct Pending {
+    actor: Vec<EventSummary>,
+    target: Vec<EventSummary>,
+    window: Duration,
+    limit: usize,
+}
+
+/// The DynamoDB store. See the module docs for the table and the calling convention.
+#[derive(Debug)]
+pub struct DynamoDbStore {
+    client: Client,
+    table: String,
+    rt: Handle,
+    /// Days whose `LOGDAYS` item this process wrote or saw.
+    known_days: Mutex<HashSet<String>>,
+    /// Whole recent lists read by snapshots, by event id, until that event's commit.
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys and attribute values.
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn num(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+/// A key part from data: `%` and `#` escaped (so parts never run together), hashed when long.
+fn key_part(raw: &str) -> Cow<'_, str> {
+    let escaped = if raw.contains(['%', '#']) {
+        Cow::Owned(raw.replace('%', "%25").replace('#', "%23"))
+    } else {
+        Cow::Borrowed(raw)
+    };
+    if escaped.len() <= MAX_KEY_PART {
+        return escaped;
+    }
+    use sha2::{Digest, Sha256};
+    Cow::Owned(format!("~{}", hex::encode(Sha256::digest(raw.as_bytes()))))
+}
+
+/// Times as fixed-width RFC 3339 with nanoseconds, so text order is time order.
+fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
+}
+
+fn parse_ts(v: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(v)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn day(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+fn event_pk(id: &str) -> String {
+    format!("EVENT#{}", key_part(id))
+}
+
+fn log_pk(d: &str) -> String {
+    format!("LOG#{d}")
+}
+
+fn time_sk(t: DateTime<Utc>, id: &str) -> String {
+    format!("{}#{}", ts(t), key_part(id))
+}
+
+fn alerts_pk(t: DateTime<Utc>) -> String {
+    format!("ALERTS#{}", t.format("%Y-%m"))
+}
+
+fn recent_key(role: &str, tenant: &str, principal: &str) -> Item {
+    key(
+        format!("RECENT#{role}#{}#{}", key_part(tenant), key_part(principal)),
+        "RECENT",
+    )
+}
+
+fn baseline_key(scope: &ScopeKey) -> Item {
+    use sha2::{Digest, Sha256};
+    let shard = Sha256::digest(scope.as_str().as_bytes())[0] % BASELINE_SHARDS;
+    key(format!("BASELINE#{shard:x}"), key_part(scope.as_str()))
+}
+
+fn recent_attr(event_id: &str) -> String {
+    format!("e:{}", key_part(event_id))
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+fn get_n(item: &Item, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+fn get_bool(item: &Item, name: &str) -> Option<bool> {
+    match item.get(name) {
+        Some(AttributeValue::Bool(v)) => Some(*v),
+        _ => None,
+    }
+}
+
+fn malformed(item: &Item, what: &str) -> StoreError {
+    table_err(
+        "decode",
+        TableError::Malformed {
+            pk: get_s(item, "pk").unwrap_or("?").to_owned(),
+            sk: get_s(item, "sk").unwrap_or("?").to_owned(),
+            what: what.to_owned(),
+        },
+    )
+}
+
+fn need_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    get_s(item, name).ok_or_else(|| malformed(item, &format!("no string attribute {name}")))
+}
+
+/// DynamoDB's size of an item: attribute names plus values (numbers counted generously).
+fn item_size(item: &Item) -> usize {
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(x) => x.len(),
+            AttributeValue::N(x) => x.len().div_ceil(2) + 1,
+            AttributeValue::B(x) => x.as_ref().len(),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::L(xs) => 3 + xs.iter().map(|x| 1 + value(x)).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m.iter().map(|(k, x)| 1 + k.len() + value(x)).sum::<usize>()
+            }
+            AttributeValue::Ss(xs) => xs.iter().map(String::len).sum(),
+            AttributeValue::Ns(xs) => xs.iter().map(|x| x.len().div_ceil(2) + 1).sum(),
+            AttributeValue::Bs(xs) => xs.iter().map(|x| x.as_ref().len()).sum(),
+            _ => 0,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}
+
+/// Refuses an item over 400 KB with a message naming it.
+fn check_item(what: impl FnOnce() -> String, item: &Item) -> Result<usize, StoreError> {
+    let bytes = item_size(item);
+    if bytes > MAX_ITEM_BYTES {
+        return Err(table_err(
+            "write",
+            TableError::ItemTooLarge {
+                what: what(),
+                bytes,
+            },
+        ));
+    }
+    Ok(bytes)
+}
+
+fn baseline_item(scope: &ScopeKey, b: &Baseline) -> Result<Item, StoreError> {
+    let json = serde_json::to_vec(b)?;
+    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let _ = z.write_all(&json);
+    let packed = z.finish().unwrap_or_default();
+    let mut item = baseline_key(scope);
+    item.insert("scope".into(), s(scope.as_str()));
+    item.insert("z".into(), AttributeValue::B(Blob::new(packed)));
+    check_item(|| format!("the baseline {}", scope.as_str()), &item)?;
+    Ok(item)
+}
+
+fn decode_baseline(item: &Item) -> Result<(ScopeKey, Baseline), StoreError> {
+    let scope = ScopeKey(need_s(item, "scope")?.to_owned());
+    let Some(AttributeValue::B(z)) = item.get("z") else {
+        return Err(malformed(item, "no packed baseline"));
+    };
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(z.as_ref())
+        .read_to_end(&mut json)
+        .map_err(|e| malformed(item, &format!("baseline does not unpack: {e}")))?;
+    Ok((scope, serde_json::from_slice(&json)?))
+}
+
+fn decode_recent(item: Option<&Item>) -> Result<Vec<EventSummary>, StoreError> {
+    let mut out = Vec::new();
+    for (name, v) in item.into_iter().flatten() {
+        if let (true, AttributeValue::S(json)) = (name.starts_with("e:"), v) {
+            out.push(serde_json::from_str(json)?);
+        }
+    }
+    Ok(out)
+}
+
+fn newest_first(list: &mut [EventSummary]) {
+    list.sort_by(|a, b| b.time.cmp(&a.time).then(b.id.cmp(&a.id)));
+}
+
+/// The entries of a recent list in `[since, until]`, newest first, at most `limit`.
+fn window(
+    mut list: Vec<EventSummary>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: usize,
+) -> Vec<EventSummary> {
+    list.retain(|s| s.time >= since && s.time <= until);
+    newest_first(&mut list);
+    list.truncate(limit);
+    list
+}
+
+/// How a commit changes one recent list.
+#[derive(Debug, PartialEq)]
+struct RecentPlan {
+    /// Whether the new entry is kept (an event older than the window is not).
+    keep_new: bool,
+    /// Ids of stored entries to remove.
+    remove: Vec<String>,
+    /// Expiry of the item: newest entry kept + window + a day.
+    ttl: i64,
+}
+
+/// Keeps the newest `limit` entries within `window` of the newest one.
+fn plan_recent(
+    stored: &[EventSummary],
+    new: &EventSummary,
+    window: Duration,
+    limit: usize,
+) -> RecentPlan {
+    let mut all: Vec<&EventSummary> = stored.iter().filter(|s| s.id != new.id).collect();
+    all.push(new);
+    all.sort_by(|a, b| b.time.cmp(&a.time).then(b.id.cmp(&a.id)));
+    let newest = all[0].time;
+    let mut keep_new = false;
+    let mut remove = Vec::new();
+    for (i, e) in all.iter().enumerate() {
+        let kept = i < limit.max(1) && e.time >= newest - window;
+        if e.id == new.id {
+            keep_new = kept;
+        } else if !kept {
+            remove.push(e.id.clone());
+        }
+    }
+    RecentPlan {
+        keep_new,
+        remove,
+        ttl: (newest + window + Duration::days(1)).timestamp(),
+    }
+}
+
+/// A `ClientRequestToken` unique to one commit call (the SDK resends it on its own retries).
+fn request_token(event_id: &str, ingested_at: DateTime<Utc>) -> String {
+    use sha2::{Digest, Sha256};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let mut h = Sha256::new();
+    h.update(event_id.as_bytes());
+    h.update([0]);
+    h.update(ts(ingested_at).as_bytes());
+    h.update(CALLS.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(ts(Utc::now()).as_bytes());
+    // At most 36 characters.
+    hex::encode(h.finalize())[..36].to_owned()
+}
+
+fn backoff(attempt: u32) {
+    // Exponential, 50 ms doubling up to 2 s; runs on the caller's blocking thread.
+    std::thread::sleep(std::time::Duration::from_millis(
+        (50u64 << attempt.min(6)).min(2_000),
+    ));
+}
+
+fn cut_raw(dl: &DeadLetter) -> (Cow<'_, str>, Cow<'_, str>) {
+    if dl.raw.len() <= MAX_DEAD_LETTER_RAW {
+        return (Cow::Borrowed(&dl.raw), Cow::Borrowed(&dl.reason));
+    }
+    let mut end = MAX_DEAD_LETTER_RAW;
+    while !dl.raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    (
+        Cow::Borrowed(&dl.raw[..end]),
+        Cow::Owned(format!(
+            "{} (raw text cut from {} to {end} bytes to fit a DynamoDB item)",
+            dl.reason,
+            dl.raw.len()
+        )),
+    )
+}
+
+/// A condition on the sort key of a query.
+enum Sk {
+    Any,
+    BeginsWith(String),
+    AtLeast(String),
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(b: &str) -> Result<T, StoreError> {
+    Ok(serde_json::from_str(b)?)
+}
+
+/// Creates the table (on-demand billing, TTL on `ttl`) and waits until it is active. Returns false
+/// when it already existed (then it is left as it is).
+pub async fn create_table(client: &Client, name: &str) -> Result<bool, StoreError> {
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(sdk("CreateTable"))
+    };
+    let schema = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .map_err(sdk("CreateTable"))
+    };
+    let created = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk")?)
+        .attribute_definitions(attr("sk")?)
+        .key_schema(schema("pk", KeyType::Hash)?)
+        .key_schema(schema("sk", KeyType::Range)?)
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            return Ok(false);
+        }
+        Err(e) => return Err(sdk("CreateTable")(e)),
+    }
+    client
+        .wait_until_table_exists()
+        .table_name(name)
+        .wait(std::time::Duration::from_secs(300))
+        .await
+        .map_err(sdk("DescribeTable"))?;
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("ttl")
+                .enabled(true)
+                .build()
+                .map_err(sdk("UpdateTimeToLive"))?,
+        )
+        .send()
+        .await
+        .map_err(sdk("UpdateTimeToLive"))?;
+    Ok(true)
+}
+
+impl DynamoDbStore {
+    /// A store on `table`, running SDK calls on the runtime behind `rt`. Its methods block: call
+    /// them from `tokio::task::spawn_blocking` or a plain thread, never from an async task.
+    pub fn new(client: Client, table: impl Into<String>, rt: Handle) -> Self {
+        DynamoDbStore {
+            client,
+            table: table.into(),
+            rt,
+            known_days: Mutex::new(HashSet::new()),
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .rt
+            .block_on(
+                self.client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .consistent_read(true)
+                    .send(),
+            )
+            .map_err(sdk("GetItem"))?;
+        Ok(out.item)
+    }
+
+    /// Reads items by key: one BatchGetItem per 100 keys (the service's limit), repeating
+    /// `UnprocessedKeys` (throttling or the 16 MB answer limit) with backoff.
+    fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut seen = HashSet::new();
+        let keys: Vec<Item> = keys
+            .into_iter()
+            // The service rejects a request naming the same key twice.
+            .filter(|k| {
+                seen.insert((
+                    get_s(k, "pk").map(str::to_owned),
+                    get_s(k, "sk").map(str::to_owned),
+                ))
+            })
+            .collect();
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(MAX_BATCH_GET_KEYS) {
+            let mut request = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.to_vec()))
+                .consistent_read(true)
+                .build()
+                .map_err(sdk("BatchGetItem"))?;
+            let mut attempt = 0;
+            loop {
+                let resp = self
+                    .rt
+                    .block_on(
+                        self.client
+                            .batch_get_item()
+                            .request_items(&self.table, request)
+                            .send(),
+                    )
+                    .map_err(sdk("BatchGetItem"))?;
+                if let Some(mut r) = resp.responses {
+                    out.extend(r.remove(&self.table).unwrap_or_default());
+                }
+                match resp
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty())
+                {
+                    None => break,
+                    Some(rest) => {
+                        attempt += 1;
+                        if attempt >= MAX_ATTEMPTS {
+                            return Err(table_err(
+                                "BatchGetItem",
+                                TableError::Unprocessed {
+                                    remaining: rest.keys().len(),
+                                    attempts: attempt,
+                                },
+                            ));
+                        }
+                        backoff(attempt);
+                        request = rest;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Puts and deletes: one BatchWriteItem per 25 requests (the service's limit), repeating
+    /// `UnprocessedItems` with backoff. Not atomic.
+    fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for chunk in requests.chunks(MAX_BATCH_WRITE_ITEMS) {
+            let mut todo = chunk.to_vec();
+            let mut attempt = 0;
+            loop {
+                let resp = self
+                    .rt
+                    .block_on(
+                        self.client
+                            .batch_write_item()
+                            .request_items(&self.table, todo)
+                            .send(),
+                    )
+                    .map_err(sdk("BatchWriteItem"))?;
+                match resp
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|r| !r.is_empty())
+                {
+                    None => break,
+                    Some(rest) => {
+                        attempt += 1;
+                        if attempt >= MAX_ATTEMPTS {
+                            return Err(table_err(
+                                "BatchWriteItem",
+                                TableError::Unprocessed {
+                                    remaining: rest.len(),
+                                    attempts: attempt,
+                                },
+                            ));
+                        }
+                        backoff(attempt);
+                        todo = rest;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
+        Ok(WriteRequest::builder()
+            .put_request(
+                PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(sdk("BatchWriteItem"))?,
+            )
+            .build())
+    }
+
+    fn delete_request(key: Item) -> Result<WriteRequest, StoreError> {
+        Ok(WriteRequest::builder()
+            .delete_request(
+                DeleteRequest::builder()
+                    .set_key(Some(key))
+                    .build()
+                    .map_err(sdk("BatchWriteItem"))?,
+            )
+            .build())
+    }
+
+    /// One page of a partition, in sort-key order.
+    fn query_page(
+        &self,
+        pk: &str,
+        sk: &Sk,
+        limit: Option<i32>,
+        start: Option<Item>,
+        keys_only: bool,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_values(":pk", s(pk));
+        q = match sk {
+            Sk::Any => q.key_condition_expression("#pk = :pk"),
+            Sk::BeginsWith(p) => q
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_values(":sk", s(p.clone())),
+            Sk::AtLeast(p) => q
+                .key_condition_expression("#pk = :pk AND #sk >= :sk")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_values(":sk", s(p.clone())),
+        };
+        if keys_only {
+            q = q
+                .projection_expression("#pk, #sk")
+                .expression_attribute_names("#sk", "sk");
+        }
+        let out = self
+            .rt
+            .block_on(q.set_limit(limit).set_exclusive_start_key(start).send())
+            .map_err(sdk("Query"))?;
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+    }
+
+    /// A whole partition (or the part matching `sk`), following pages.
+    fn query_all(&self, pk: &str, sk: &Sk, keys_only: bool) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let (items, next) = self.query_page(pk, sk, None, start, keys_only)?;
+            out.extend(items);
+            match next {
+                Some(k) => start = Some(k),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    fn query_count(&self, pk: &str) -> Result<u64, StoreError> {
+        let mut n = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .rt
+                .block_on(
+                    self.client
+                        .query()
+                        .table_name(&self.table)
+                        .key_condition_expression("#pk = :pk")
+                        .expression_attribute_names("#pk", "pk")
+                        .expression_attribute_values(":pk", s(pk))
+                        .select(Select::Count)
+                        .set_exclusive_start_key(start)
+                        .send(),
+                )
+                .map_err(sdk("Query"))?;
+            n += u64::try_from(out.count).unwrap_or(0);
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(n),
+            }
+        }
+    }
+
+    /// Days with a log partition at or after `from` (`None`: all), oldest first.
+    fn log_days(&self, from: Option<&str>) -> Result<Vec<String>, StoreError> {
+        let sk = from.map_or(Sk::Any, |d| Sk::AtLeast(d.to_owned()));
+        let items = self.query_all("LOGDAYS", &sk, true)?;
+        let days: Vec<String> = items
+            .iter()
+            .filter_map(|i| get_s(i, "sk").map(str::to_owned))
+            .collect();
+        lock(&self.known_days).extend(days.iter().cloned());
+        Ok(days)
+    }
+
+    fn recent(
+        &self,
+        role: &str,
+        tenant: &str,
+        principal: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<EventSummary>, StoreError> {
+        let item = self.get(recent_key(role, tenant, principal))?;
+        Ok(window(decode_recent(item.as_ref())?, since, until, limit))
+    }
+
+    fn decode_verdict(item: &Item) -> Result<Verdict, StoreError> {
+        let mut v: Verdict = serde_json::from_str(need_s(item, "b")?)?;
+        v.feedback = match get_s(item, "fb") {
+            Some(fb) => Some(serde_json::from_str(fb)?),
+            None => None,
+        };
+        Ok(v)
+    }
+
+    /// One page of the event log at or after `since`, oldest first (time, then id), each event
+    /// with whether it must stay out of baselines (it alerted and was not marked benign). Pass the
+    /// returned key back as `start_key` to resume (e.g. in the next invocation of a rebaseline);
+    /// `None` means the log is exhausted.
+    pub fn scan_events_page(
+        &self,
+        since: DateTime<Utc>,
+        start_key: Option<&str>,
+        limit: usize,
+    ) -> Result<EventPage, StoreError> {
+        let since_day = day(since);
+        let (start_day, after) = match start_key {
+            None => (since_day.clone(), None),
+            Some(k) => {
+                let (d, sk) = k
+                    .split_once('|')
+                    .ok_or_else(|| table_err("Query", TableError::BadPageKey(k.to_owned())))?;
+                (
+                    d.max(since_day.as_str()).to_owned(),
+                    Some((d.to_owned(), sk.to_owned())),
+                )
+            }
+        };
+        let floor = ts(since);
+        let mut out = Vec::new();
+        for d in self.log_days(Some(&start_day))? {
+            let pk = log_pk(&d);
+            let mut start = match &after {
+                Some((ad, sk)) if *ad == d => Some(key(pk.clone(), sk.clone())),
+                _ => None,
+            };
+            loop {
+                let room = limit.saturating_sub(out.len()).clamp(1, i32::MAX as usize) as i32;
+                let (items, next) =
+                    self.query_page(&pk, &Sk::AtLeast(floor.clone()), Some(room), start, false)?;
+                let mut last = None;
+                for item in &items {
+                    let e: Event = serde_json::from_str(need_s(item, "b")?)?;
+                    out.push((e, get_bool(item, "x").unwrap_or(false)));
+                    last = get_s(item, "sk").map(str::to_owned);
+                }
+                if out.len() >= limit {
+                    // Resume after the last item returned (an empty page may follow).
+                    return Ok((out, last.map(|sk| format!("{d}|{sk}"))));
+                }
+                match next {
+                    Some(k) => start = Some(k),
+                    None => break,
+                }
+            }
+        }
+        Ok((out, None))
+    }
+
+    // --- context
+
+    fn import_kind(&self, kind: &str, items: Vec<(String, String)>) -> Result<(), StoreError> {
+        // A new generation number (an atomic counter on the pointer item).
+        let out = self
+            .rt
+            .block_on(
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key("CONTEXT", "CURRENT")))
+                    .update_expression("ADD #seq :one")
+                    .expression_attribute_names("#seq", "seq")
+                    .expression_attribute_values(":one", num(1))
+                    .return_values(ReturnValue::UpdatedNew)
+                    .send(),
+            )
+            .map_err(sdk("UpdateItem"))?;
+        let generation = out
+            .attributes
+            .as_ref()
+            .and_then(|a| get_n(a, "seq"))
+            .unwrap_or(1);
+        let pk = format!("CONTEXT#{kind}");
+        let prefix = format!("{generation:010}#");
+        let mut puts = Vec::with_capacity(items.len());
+        for (k, body) in items {
+            let mut item = key(pk.clone(), format!("{prefix}{}", key_part(&k)));
+            item.insert("b".into(), s(body));
+            check_item(|| format!("the {kind} entry {k}"), &item)?;
+            puts.push(Self::put_request(item)?);
+        }
+        self.batch_write(puts)?;
+        // Readers switch to the new generation in one write, unless a newer import already won.
+        let flipped = self.rt.block_on(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key("CONTEXT", "CURRENT")))
+                .update_expression("SET #k = :g")
+                .condition_expression("attribute_not_exists(#k) OR #k < :g")
+                .expression_attribute_names("#k", kind)
+                .expression_attribute_values(":g", num(generation))
+                .send(),
+        );
+        let won = match flipped {
+            Ok(_) => true,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                false
+            }
+            Err(e) => return Err(sdk("UpdateItem")(e)),
+        };
+        // Then the generations readers no longer use are deleted: the older ones when this
+        // import won, else its own (a newer import won meanwhile).
+        let mut deletes = Vec::new();
+        for item in self.query_all(&pk, &Sk::Any, true)? {
+            let sk = need_s(&item, "sk")?;
+            let g: i64 = sk
+                .split('#')
+                .next()
+                .and_then(|g| g.parse().ok())
+                .unwrap_or(0);
+            if (won && g < generation) || (!won && g == generation) {
+                deletes.push(Self::delete_request(key(pk.clone(), sk))?);
+            }
+        }
+        self.batch_write(deletes)
+    }
+
+    fn context_kind<T>(
+        &self,
+        pointer: Option<&Item>,
+        kind: &str,
+        parse: fn(&str) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let Some(generation) = pointer.and_then(|p| get_n(p, kind)) else {
+            return Ok(Vec::new());
+        };
+        self.query_all(
+            &format!("CONTEXT#{kind}"),
+            &Sk::BeginsWith(format!("{generation:010}#")),
+            false,
+        )?
+        .iter()
+        .map(|i| parse(need_s(i, "b")?))
+        .collect()
+    }
+}
+
+impl EventStore for DynamoDbStore {
+    fn has_event(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.get(key(event_pk(id), "EVENT"))?.is_some())
+    }
+
+    fn event(&self, id: &str) -> Result<Option<Event>, StoreError> {
+        match self.get(key(event_pk(id), "EVENT"))? {
+            Some(item) => Ok(Some(serde_json::from_str(need_s(&item, "b")?)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads the actor's `RECENT` item: events within the pipeline's look-back window (older ones
+    /// are trimmed as newer events arrive).
+    fn recent_by_actor(
+        &self,
+        tenant: &str,
+        actor_key: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<EventSummary>, StoreError> {
+        self.recent("actor", tenant, actor_key, since, until, limit)
+    }
+
+    /// Reads the target's `RECENT` item (see [`EventStore::recent_by_actor`]).
+    fn recent_by_target(
+        &self,
+        tenant: &str,
+        target_key: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<EventSummary>, StoreError> {
+        self.recent("target", tenant, target_key, since, until, limit)
+    }
+
+    fn scan_events(
+        &self,
+        since: DateTime<Utc>,
+        f: &mut dyn FnMut(Event, bool),
+    ) -> Result<u64, StoreError> {
+        let mut n = 0u64;
+        let mut start: Option<String> = None;
+        loop {
+            let (events, next) = self.scan_events_page(since, start.as_deref(), 1_000)?;
+            for (e, excluded) in events {
+                n += 1;
+                f(e, excluded);
+            }
+            match next {
+                Some(k) => start = Some(k),
+                None => return Ok(n),
+            }
+        }
+    }
+}
+
+impl VerdictStore for DynamoDbStore {
+    fn verdict(&self, event_id: &str) -> Result<Option<Verdict>, StoreError> {
+        match self.get(key(event_pk(event_id), "VERDICT"))? {
+            Some(item) => Ok(Some(Self::decode_verdict(&item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// One query per month partition (months taken from the `LOGDAYS` items).
+    fn alerts(&self, since: Option<DateTime<Utc>>) -> Result<Vec<Verdict>, StoreError> {
+        let days = self.log_days(since.map(day).as_deref())?;
+        let mut months: Vec<&str> = days.iter().map(|d| &d[..7.min(d.len())]).collect();
+        months.dedup();
+        let sk = since.map_or(Sk::Any, |t| Sk::AtLeast(ts(t)));
+        let mut out = Vec::new();
+        for m in months {
+            for item in self.query_all(&format!("ALERTS#{m}"), &sk, false)? {
+                out.push(Self::decode_verdict(&item)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Updates the verdict, its log item (whether it stays out of baselines) and its alert index
+    /// item in one transaction.
+    fn set_feedback(
+        &self,
+        event_id: &str,
+        feedback: Feedback,
+        note: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let Some(item) = self.get(key(event_pk(event_id), "VERDICT"))? else {
+            return Ok(false);
+        };
+        let v = Self::decode_verdict(&item)?;
+        let record = FeedbackRecord {
+            label: feedback,
+            note: note.map(str::to_owned),
+            at,
+        };
+        let fb = serde_json::to_string(&record)?;
+        let update = |k: Item, expr: &str, name: &str, value: AttributeValue| {
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(k))
+                .update_expression(expr)
+                .condition_expression("attribute_exists(#pk)")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_names("#a", name)
+                .expression_attribute_values(":v", value)
+                .build()
+                .map(|u| TransactWriteItem::builder().update(u).build())
+                .map_err(sdk("TransactWriteItems"))
+        };
+        let mut items = vec![
+            update(
+                key(event_pk(event_id), "VERDICT"),
+                "SET #a = :v",
+                "fb",
+                s(fb.clone()),
+            )?,
+            update(
+                key(log_pk(&day(v.time)), time_sk(v.time, event_id)),
+                "SET #a = :v",
+                "x",
+                AttributeValue::Bool(v.alert && feedback != Feedback::Benign),
+            )?,
+        ];
+        if v.alert {
+            items.push(update(
+                key(alerts_pk(v.time), time_sk(v.time, event_id)),
+                "SET #a = :v",
+                "fb",
+                s(fb),
+            )?);
+        }
+        self.rt
+            .block_on(
+                self.client
+                    .transact_write_items()
+                    .set_transact_items(Some(items))
+                    .send(),
+            )
+            .map_err(sdk("TransactWriteItems"))?;
+        Ok(true)
+    }
+}
+
+impl BaselineStore for DynamoDbStore {
+    fn baselines(&self, keys: &[ScopeKey]) -> Result<HashMap<ScopeKey, Baseline>, StoreError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.batch_get(keys.iter().map(baseline_key).collect())?
+            .iter()
+            .map(decode_baseline)
+            .collect()
+    }
+
+    /// One transaction per 100 baselines (DynamoDB's transaction limit).
+    fn put_baselines(&self, items: &[(&ScopeKey, &Baseline)]) -> Result<(), StoreError> {
+        for chunk in items.chunks(MAX_TRANSACTION_ITEMS) {
+            let mut writes = Vec::with_capacity(chunk.len());
+            for (k, b) in chunk {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(baseline_item(k, b)?))
+                    .build()
+                    .map_err(sdk("TransactWriteItems"))?;
+                writes.push(TransactWriteItem::builder().put(put).build());
+            }
+            self.rt
+                .block_on(
+                    self.client
+                        .transact_write_items()
+                        .set_transact_items(Some(writes))
+                        .send(),
+                )
+                .map_err(sdk("TransactWriteItems"))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the new set (25 per BatchWriteItem), then deletes scopes not in it.
+    fn replace_baselines(&self, all: &HashMap<ScopeKey, Baseline>) -> Result<(), StoreError> {
+        let mut puts = Vec::with_capacity(all.len());
+        let mut keep = HashSet::new();
+        for (k, b) in all {
+            let item = baseline_item(k, b)?;
+            keep.insert((
+                need_s(&item, "pk")?.to_owned(),
+                need_s(&item, "sk")?.to_owned(),
+            ));
+            puts.push(Self::put_request(item)?);
+        }
+        self.batch_write(puts)?;
+        let mut deletes = Vec::new();
+        for shard in 0..BASELINE_SHARDS {
+            let pk = format!("BASELINE#{shard:x}");
+            for item in self.query_all(&pk, &Sk::Any, true)? {
+                let sk = need_s(&item, "sk")?;
+                if !keep.contains(&(pk.clone(), sk.to_owned())) {
+                    deletes.push(Self::delete_request(key(pk.clone(), sk))?);
+                }
+            }
+        }
+        self.batch_write(deletes)
+    }
+
+    fn baseline_count(&self) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for shard in 0..BASELINE_SHARDS {
+            n += self.query_count(&format!("BASELINE#{shard:x}"))?;
+        }
+        Ok(n)
+    }
+}
+
+impl ContextStore for DynamoDbStore {
+    fn context(&self) -> Result<Context, StoreError> {
+        let pointer = self.get(key("CONTEXT", "CURRENT"))?;
+        let p = pointer.as_ref();
+        let people: Vec<Person> = self.context_kind(p, "people", from_json)?;
+        let approvals: Vec<Approval> = self.context_kind(p, "approvals", from_json)?;
+        let windows: Vec<ChangeWindow> = self.context_kind(p, "change_windows", from_json)?;
+        let domains: Vec<String> = self.context_kind(p, "domains", |b| Ok(b.to_owned()))?;
+        Ok(Context::new(people, approvals, windows, domains))
+    }
+
+    /// Each kind given is written under a new generation (BatchWriteItem, 25 items per call),
+    /// then readers are switched to it in one write and the old generation is deleted: a reader
+    /// sees the whole old or the whole new kind, never a mix.
+    fn import_context(&self, import: &ContextImport) -> Result<(), StoreError> {
+        if let Some(people) = &import.people {
+            // One entry per e-mail (case-insensitive), the last one winning, as in SQLite.
+            let mut by_email: std::collections::BTreeMap<String, String> = Default::default();
+            for p in people {
+                by_email.insert(p.email.to_lowercase(), serde_json::to_string(p)?);
+            }
+            self.import_kind("people", by_email.into_iter().collect())?;
+        }
+        if let Some(approvals) = &import.approvals {
+            let items = approvals
+                .iter()
+                .enumerate()
+                .map(|(i, a)| Ok((format!("{i:08}"), serde_json::to_string(a)?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            self.import_kind("approvals", items)?;
+        }
+        if let Some(windows) = &import.change_windows {
+            let items = windows
+                .iter()
+                .enumerate()
+                .map(|(i, w)| Ok((format!("{i:08}"), serde_json::to_string(w)?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            self.import_kind("change_windows", items)?;
+        }
+        if let Some(domains) = &import.domains {
+            let set: std::collections::BTreeSet<String> =
+                domains.iter().map(|d| d.to_lowercase()).collect();
+            self.import_kind("domains", set.into_iter().map(|d| (d.clone(), d)).collect())?;
+        }
+        Ok(())
+    }
+}
+
+impl DeadLetterStore for DynamoDbStore {
+    /// A conditional put keyed by the dead-letter key: the same record is kept once. Raw text
+    /// over 350 KB is cut (and the reason says so) to fit DynamoDB's 400 KB item limit.
+    fn dead_letter(&self, dl: &DeadLetter) -> Result<(), StoreError> {
+        let (raw, reason) = cut_raw(dl);
+        let mut item = key("DEADLETTER", dead_letter_key(dl));
+        item.insert("at".into(), s(ts(dl.received_at)));
+        if let Some(src) = &dl.source {
+            item.insert("source".into(), s(src.clone()));
+        }
+        item.insert("reason".into(), s(reason));
+        item.insert("raw".into(), s(raw));
+        check_item(|| "a dead letter".to_owned(), &item)?;
+        let put = self.rt.block_on(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", "pk")
+                .send(),
+        );
+        match put {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk("PutItem")(e)),
+        }
+    }
+
+    /// Oldest first.
+    fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.query_all("DEADLETTER", &Sk::Any, false)? {
+            let at = need_s(&item, "at")?;
+            out.push((
+                need_s(&item, "sk")?.to_owned(),
+                DeadLetter {
+                    received_at: parse_ts(at).ok_or_else(|| malformed(&item, "received time"))?,
+                    source: get_s(&item, "source").map(str::to_owned),
+                    reason: need_s(&item, "reason")?.to_owned(),
+                    raw: need_s(&item, "raw")?.to_owned(),
+                },
+            ));
+        }
+        out.sort_by(|a, b| a.1.received_at.cmp(&b.1.received_at).then(a.0.cmp(&b.0)));
+        Ok(out.into_iter().map(|(_, d)| d).collect())
+    }
+
+    fn count_dropped(&self, source: &str, n: u64) -> Result<(), StoreError> {
+        self.rt
+            .block_on(
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key("DROPPED", source)))
+                    .update_expression("ADD #n :n")
+                    .expression_attribute_names("#n", "n")
+                    .expression_attribute_values(":n", num(n as i64))
+                    .send(),
+            )
+            .map_err(sdk("UpdateItem"))?;
+        Ok(())
+    }
+
+    fn dropped(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.query_all("DROPPED", &Sk::Any, false)?
+            .iter()
+            .map(|i| {
+                Ok((
+                    need_s(i, "sk")?.to_owned(),
+                    get_n(i, "n").unwrap_or(0) as u64,
+                ))
+            })
+            .collect()
+    }
+}
+
+impl Ledger for DynamoDbStore {
+    /// One BatchGetItem (see the module docs). The keys are the marker, two recent items and the
+    /// scopes the caller misses (a handful); more than 100 would take one call per 100.
+    fn snapshot(&self, req: &ReadRequest<'_>) -> Result<Snapshot, StoreError> {
+        let marker = key(event_pk(req.event_id), "EVENT");
+        let actor = recent_key("actor", req.tenant, req.actor_key);
+        let target = recent_key("target", req.tenant, req.target_key);
+        let mut keys = vec![marker.clone(), actor.clone(), target.clone()];
+        keys.extend(req.scopes.iter().map(baseline_key));
+        let items = self.batch_get(keys)?;
+        let at = |k: &Item| {
+            items
+                .iter()
+                .find(|i| i.get("pk") == k.get("pk") && i.get("sk") == k.get("sk"))
+        };
+        let actor_all = decode_recent(at(&actor))?;
+        let target_all = decode_recent(at(&target))?;
+        let mut baselines = HashMap::new();
+        for item in &items {
+            if get_s(item, "pk").is_some_and(|pk| pk.starts_with("BASELINE#")) {
+                let (k, b) = decode_baseline(item)?;
+                baselines.insert(k, b);
+            }
+        }
+        let snap = Snapshot {
+            exists: at(&marker).is_some(),
+            baselines,
+            actor_recent: window(actor_all.clone(), req.since, req.until, req.limit),
+            target_recent: window(target_all.clone(), req.since, req.until, req.limit),
+        };
+        if !snap.exists {
+            let mut pending = lock(&self.pending);
+            if pending.len() >= MAX_PENDING {
+                pending.clear();
+            }
+            pending.insert(
+                req.event_id.to_owned(),
+                Pending {
+                    actor: actor_all,
+                    target: target_all,
+                    window: req.until - req.since,
+                    limit: req.limit,
+                },
+            );
+        }
+        Ok(snap)
+    }
+
+    /// One TransactWriteItems (at most 100 items and 4 MB, checked before sending).
+    fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        let e = c.event;
+        let pending = lock(&self.pending).remove(&e.id);
+        let body = serde_json::to_string(e)?;
+        let d = day(e.time);
+        let mut summary = EventSummary::from(e);
+        summary.burst_alert = c.verdict.is_some_and(is_burst_alert);
+
+        let mut puts: Vec<(String, Item, Option<&str>)> = Vec::new();
+        // The marker first: its condition makes the commit idempotent, and a cancelled
+        // transaction lists reasons in item order.
+        let mut marker = key(event_pk(&e.id), "EVENT");
+        marker.insert("tenant".into(), s(e.tenant.clone()));
+        marker.insert("t".into(), s(ts(e.time)));
+        marker.insert("ing".into(), s(ts(c.ingested_at)));
+        marker.insert("b".into(), s(body.clone()));
+        puts.push((
+            format!("the event {}", e.id),
+            marker,
+            Some("attribute_not_exists(pk)"),
+        ));
+        let mut log = key(log_pk(&d), time_sk(e.time, &e.id));
+        log.insert("b".into(), s(body));
+        log.insert(
+            "x".into(),
+            AttributeValue::Bool(c.verdict.is_some_and(|v| v.alert)),
+        );
+        puts.push((format!("the log entry of {}", e.id), log, None));
+        let new_day = !lock(&self.known_days).contains(&d);
+        if new_day {
+            puts.push((format!("the day {d}"), key("LOGDAYS", d.clone()), None));
+        }
+        if let Some(v) = c.verdict {
+            let vb = serde_json::to_string(v)?;
+            let mut item = key(event_pk(&e.id), "VERDICT");
+            item.insert("t".into(), s(ts(v.time)));
+            item.insert("alert".into(), AttributeValue::Bool(v.alert));
+            item.insert("b".into(), s(vb.clone()));
+            puts.push((format!("the verdict of {}", e.id), item, None));
+            if v.alert {
+                let mut item = key(alerts_pk(v.time), time_sk(v.time, &e.id));
+                item.insert("b".into(), s(vb));
+                puts.push((format!("the alert index entry of {}", e.id), item, None));
+            }
+        }
+        for (k, b) in &c.baselines {
+            puts.push((String::new(), baseline_item(k, b)?, None));
+        }
+
+        let mut writes = Vec::with_capacity(puts.len() + 2);
+        let mut bytes = 0;
+        for (what, item, condition) in puts {
+            if !what.is_empty() {
+                bytes += check_item(|| what, &item)?;
+            } else {
+                bytes += item_size(&item);
+            }
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .set_condition_expression(condition.map(str::to_owned))
+                .build()
+                .map_err(sdk("TransactWriteItems"))?;
+            writes.push(TransactWriteItem::builder().put(put).build());
+        }
+        let (window_len, limit) = pending.as_ref().map_or(
+            (
+                Duration::days(DEFAULT_RECENT_WINDOW_DAYS),
+                DEFAULT_RECENT_LIMIT,
+            ),
+            |p| (p.window, p.limit),
+        );
+        for (role, principal, stored) in [
+            (
+                "actor",
+                e.actor_key(),
+                pending.as_ref().map_or(c.actor_recent, |p| &p.actor[..]),
+            ),
+            (
+                "target",
+                e.target_key(),
+                pending.as_ref().map_or(c.target_recent, |p| &p.target[..]),
+            ),
+        ] {
+            let plan = plan_recent(stored, &summary, window_len, limit);
+            let mut names = HashMap::from([("#ttl".to_owned(), "ttl".to_owned())]);
+            let mut values = HashMap::from([(":ttl".to_owned(), num(plan.ttl))]);
+            let mut set = vec!["#ttl = :ttl".to_owned()];
+            if plan.keep_new {
+                let json = serde_json::to_string(&summary)?;
+                bytes += json.len() + recent_attr(&e.id).len();
+                names.insert("#new".into(), recent_attr(&e.id));
+                values.insert(":new".into(), s(json));
+                set.push("#new = :new".into());
+            }
+            let mut expr = format!("SET {}", set.join(", "));
+            if !plan.remove.is_empty() {
+                let mut rm = Vec::new();
+                for (i, id) in plan.remove.iter().enumerate() {
+                    names.insert(format!("#r{i}"), recent_attr(id));
+                    rm.push(format!("#r{i}"));
+                }
+                expr.push_str(&format!(" REMOVE {}", rm.join(", ")));
+            }
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(recent_key(role, &e.tenant, &principal)))
+                .update_expression(expr)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .build()
+                .map_err(sdk("TransactWriteItems"))?;
+            writes.push(TransactWriteItem::builder().update(update).build());
+        }
+        if writes.len() > MAX_TRANSACTION_ITEMS || bytes > MAX_TRANSACTION_BYTES {
+            return Err(table_err(
+                "TransactWriteItems",
+                TableError::TransactionTooLarge {
+                    event_id: e.id.clone(),
+                    items: writes.len(),
+                    bytes,
+                },
+            ));
+        }
+
+        let sent = self.rt.block_on(
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(writes))
+                .client_request_token(request_token(&e.id, c.ingested_at))
+                .send(),
+        );
+        match sent {
+            Ok(_) => {
+                if new_day {
+                    lock(&self.known_days).insert(d);
+                }
+                Ok(CommitOutcome::Written)
+            }
+            Err(err) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
+                    err.as_service_error()
+                {
+                    let first = tc.cancellation_reasons().first().and_then(|r| r.code());
+                    if first == Some("ConditionalCheckFailed") {
+                        return Ok(CommitOutcome::Duplicate);
+                    }
+                }
+                Err(sdk("TransactWriteItems")(err))
+            }
+        }
+    }
+}
+
+impl DynamoDbStore {
+    fn claim_key(event_id: &str) -> Item {
+        key(format!("ALERT#{}", key_part(event_id)), "PUBLISH")
+    }
+}
+
+/// Alert publish claims: `ALERT#<event id>` items, written with a conditional put and expiring
+/// after about a week (see [`PublishGuard`] for the protocol).
+impl PublishGuard for DynamoDbStore {
+    fn claim(&self, event_id: &str) -> Result<Claim, AlertError> {
+        let now = Utc::now().timestamp();
+        let mut item = Self::claim_key(event_id);
+        item.insert("state".into(), s("pending"));
+        item.insert("at".into(), num(now));
+        item.insert("ttl".into(), num(now + CLAIM_TTL_SECS));
+        let put = self.rt.block_on(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(
+                    "attribute_not_exists(#pk) OR (#state = :pending AND #at < :stale)",
+                )
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#at", "at")
+                .expression_attribute_values(":pending", s("pending"))
+                .expression_attribute_values(":stale", num(now - CLAIM_STALE_SECS))
+                .send(),
+        );
+        match put {
+            Ok(_) => Ok(Claim::Granted),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                let held = self.get(Self::claim_key(event_id))?;
+                Ok(match held.as_ref().and_then(|i| get_s(i, "state")) {
+                    Some("sent") => Claim::Published,
+                    _ => Claim::InFlight,
+                })
+            }
+            Err(e) => Err(AlertError::Guard(sdk("PutItem")(e))),
+        }
+    }
+
+    fn confirm(&self, event_id: &str) -> Result<(), AlertError> {
+        let now = Utc::now().timestamp();
+        self.rt
+            .block_on(
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::claim_key(event_id)))
+                    .update_expression("SET #state = :sent, #at = :now, #ttl = :ttl")
+                    .expression_attribute_names("#state", "state")
+                    .expression_attribute_names("#at", "at")
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_values(":sent", s("sent"))
+                    .expression_attribute_values(":now", num(now))
+                    .expression_attribute_values(":ttl", num(now + CLAIM_TTL_SECS))
+                    .send(),
+            )
+            .map_err(|e| AlertError::Guard(sdk("UpdateItem")(e)))?;
+        Ok(())
+    }
+
+    fn release(&self, event_id: &str) -> Result<(), AlertError> {
+        let deleted = self.rt.block_on(
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::claim_key(event_id)))
+                .condition_expression("#state = :pending")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":pending", s("pending"))
+                .send(),
+        );
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(AlertError::Guard(sdk("DeleteItem")(e))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Action;
+
+    fn summary(id: &str, time: &str) -> EventSummary {
+        EventSummary {
+            id: id.into(),
+            time: time.parse().unwrap(),
+            action: Action::GrantRole,
+            actor: "a".into(),
+            target: "b".into(),
+            entitlement: None,
+            privilege: None,
+            burst_alert: false,
+        }
+    }
+
+    #[test]
+    fn key_parts_are_escaped_and_long_ones_hashed() {
+        assert_eq!(key_part("ann@acme.example"), "ann@acme.example");
+        assert_eq!(key_part("a#b%c"), "a%23b%25c");
+        let long = "x".repeat(1_000);
+        let k = key_part(&long);
+        assert!(k.starts_with('~') && k.len() == 65, "{k}");
+        assert_ne!(key_part(&"y".repeat(1_000)), k);
+    }
+
+    #[test]
+    fn time_keys_sort_in_time_order() {
+        let a: DateTime<Utc> = "2024-05-01T10:00:00Z".parse().unwrap();
+        let b: DateTime<Utc> = "2024-05-01T10:00:00.5Z".parse().unwrap();
+        let c: DateTime<Utc> = "2024-05-01T10:00:01.000000001Z".parse().unwrap();
+        assert!(time_sk(a, "z") < time_sk(b, "a"));
+        assert!(time_sk(b, "a") < time_sk(c, "a"));
+        assert!(time_sk(a, "e1") < time_sk(a, "e2"));
+        assert_eq!(parse_ts(&ts(c)), Some(c));
+    }
+
+    #[test]
+    fn recent_lists_keep_the_newest_within_the_window_and_limit() {
+        let stored = [
+            summary("old", "2024-03-01T00:00:00Z"),
+            summary("e1", "2024-05-01T09:00:00Z"),
+            summary("e2", "2024-05-01T10:00:00Z"),
+        ];
+        let new = summary("e3", "2024-05-01T11:00:00Z");
+        let plan = plan_recent(&stored, &new, Duration::days(30), 2);
+        assert!(plan.keep_new);
+        assert_eq!(plan.remove, ["e1", "old"]);
+        assert_eq!(
+            plan.ttl,
+            ("2024-06-01T11:00:00Z".parse::<DateTime<Utc>>().unwrap()).timestamp()
+        );
+        // An event older than the window (out of order) is not added, and removes nothing new.
+        let late = summary("late", "2024-01-01T00:00:00Z");
+        let plan = plan_recent(&stored[1..], &late, Duration::days(30), 10);
+        assert!(!plan.keep_new);
+        assert!(plan.remove.is_empty());
+    }
+
+    #[test]
+    fn baselines_round_trip_packed_and_an_oversized_one_is_refused() {
+        let scope = ScopeKey::tenant("acme");
+        let mut b = Baseline::default();
+        b.events.n = 42;
+        b.entitlements
+            .insert("role:admin".into(), Default::default());
+        let item = baseline_item(&scope, &b).unwrap();
+        assert_eq!(decode_baseline(&item).unwrap(), (scope.clone(), b.clone()));
+        // Entitlement names that do not compress: far over 400 KB packed.
+        use sha2::{Digest, Sha256};
+        for i in 0..20_000u32 {
+            let name = hex::encode(Sha256::digest(i.to_le_bytes()));
+            b.entitlements.insert(name, Default::default());
+        }
+        let err = baseline_item(&scope, &b).unwrap_err();
+        let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(
+            text.contains("the baseline acme|tenant|") && text.contains("400 KB"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn request_tokens_are_unique_per_call_and_fit_the_api() {
+        let t: DateTime<Utc> = "2024-05-01T10:00:00Z".parse().unwrap();
+        let a = request_token("e1", t);
+        let b = request_token("e1", t);
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+    }
+
+    #[test]
+    fn oversized_dead_letters_are_cut_and_say_so() {
+        let dl = DeadLetter {
+            received_at: Utc::now(),
+            source: None,
+            reason: "malformed JSON".into(),
+            raw: "é".repeat(300_000),
+        };
+        let (raw, reason) = cut_raw(&dl);
+        assert!(raw.len() <= MAX_DEAD_LETTER_RAW);
+        assert!(
+            reason.starts_with("malformed JSON (raw text cut from 600000"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn the_window_of_a_recent_list_is_newest_first() {
+        let list = vec![
+            summary("e1", "2024-05-01T09:00:00Z"),
+            summary("e3", "2024-05-01T11:00:00Z"),
+            summary("e2", "2024-05-01T10:00:00Z"),
+        ];
+        let w = window(
+            list,
+            "2024-05-01T09:30:00Z".parse().unwrap(),
+            "2024-05-01T12:00:00Z".parse().unwrap(),
+            5,
+        );
+        assert_eq!(
+            w.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["e3", "e2"]
+        );
+    }
+}

@@ -1,0 +1,623 @@
+//! Webhook routes shared by the ingest Lambda (Function URL) and `provguard serve`: each
+//! provider's handshake and authentication, then the body handed to the pipeline.
+//!
+//! | route | provider | handshake | authentication |
+//! |---|---|---|---|
+//! | `GET /okta` | Okta Event Hooks | answers `x-okta-verification-challenge` with `{"verification": …}` | `Authorization` header equals the shared secret |
+//! | `POST /okta` | Okta Event Hooks | — | same |
+//! | `POST /entra` | Microsoft Graph change notifications | `?validationToken=…` echoed as `text/plain` | every notification's `clientState` equals the secret |
+//! | `POST /google` | Google Workspace push channels | `X-Goog-Resource-State: sync` acknowledged | `X-Goog-Channel-Token` equals the secret |
+//! | `POST /scim/…` | SCIM mirror | — | `Authorization: Bearer <token>` |
+//! | `POST /hook/{mapping}` | any source with a VRL mapping | — | `X-Provguard-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>` with `X-Provguard-Timestamp` (Unix seconds) within the replay window |
+//!
+//! Secret comparisons are constant-time; secrets never appear in errors or logs. Handlers
+//! return 401 for a bad credential without saying which part was wrong, 413 for bodies over
+//! [`MAX_BODY`], 404 for unknown routes, and 503 for a route whose secret is not configured.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::Value as Json;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+/// Largest body accepted (Lambda Function URLs accept 6 MB; provisioning deliveries are small).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Default tolerance for signed custom-mapping requests, seconds.
+pub const DEFAULT_REPLAY_WINDOW_SECS: i64 = 300;
+
+/// Shared secrets, one per route (read once at start-up from SSM / Secrets Manager / env).
+#[derive(Clone, Default)]
+pub struct WebhookSecrets {
+    pub okta: Option<String>,
+    pub entra_client_state: Option<String>,
+    pub google_channel_token: Option<String>,
+    pub scim_bearer: Option<String>,
+    /// Custom mapping name → HMAC key.
+    pub hmac: HashMap<String, String>,
+    pub replay_window_secs: i64,
+}
+
+impl std::fmt::Debug for WebhookSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Which routes are configured, never the values.
+        f.debug_struct("WebhookSecrets")
+            .field("okta", &self.okta.is_some())
+            .field("entra_client_state", &self.entra_client_state.is_some())
+            .field("google_channel_token", &self.google_channel_token.is_some())
+            .field("scim_bearer", &self.scim_bearer.is_some())
+            .field("hmac", &self.hmac.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Environment variables the hosts read the secrets from (values, or `ssm:`/`secretsmanager:`
+/// references that the Lambda resolves at cold start).
+pub mod vars {
+    pub const OKTA: &str = "PROVGUARD_OKTA_SECRET";
+    pub const ENTRA: &str = "PROVGUARD_ENTRA_CLIENT_STATE";
+    pub const GOOGLE: &str = "PROVGUARD_GOOGLE_CHANNEL_TOKEN";
+    pub const SCIM: &str = "PROVGUARD_SCIM_TOKEN";
+    /// `PROVGUARD_HMAC_<MAPPING>`: the HMAC key of a custom mapping (name lower-cased).
+    pub const HMAC_PREFIX: &str = "PROVGUARD_HMAC_";
+    pub const REPLAY_WINDOW: &str = "PROVGUARD_REPLAY_WINDOW_SECS";
+}
+
+impl WebhookSecrets {
+    /// Reads the secrets from variables (`lookup` is the environment in hosts, a map in tests).
+    pub fn from_vars<'a>(vars_iter: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut s = WebhookSecrets {
+            replay_window_secs: DEFAULT_REPLAY_WINDOW_SECS,
+            ..WebhookSecrets::default()
+        };
+        for (k, v) in vars_iter {
+            let v = v.trim();
+            if v.is_empty() {
+                continue;
+            }
+            match k {
+                vars::OKTA => s.okta = Some(v.to_owned()),
+                vars::ENTRA => s.entra_client_state = Some(v.to_owned()),
+                vars::GOOGLE => s.google_channel_token = Some(v.to_owned()),
+                vars::SCIM => s.scim_bearer = Some(v.to_owned()),
+                vars::REPLAY_WINDOW => {
+                    if let Ok(n) = v.parse() {
+                        s.replay_window_secs = n;
+                    }
+                }
+                k if k.starts_with(vars::HMAC_PREFIX) => {
+                    s.hmac
+                        .insert(k[vars::HMAC_PREFIX.len()..].to_lowercase(), v.to_owned());
+                }
+                _ => {}
+            }
+        }
+        s
+    }
+
+    /// Names of the configured routes (for start-up logs; never the values).
+    pub fn configured(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, on) in [
+            ("/okta", self.okta.is_some()),
+            ("/entra", self.entra_client_state.is_some()),
+            ("/google", self.google_channel_token.is_some()),
+            ("/scim", self.scim_bearer.is_some()),
+        ] {
+            if on {
+                out.push(name.to_owned());
+            }
+        }
+        let mut hooks: Vec<_> = self.hmac.keys().map(|k| format!("/hook/{k}")).collect();
+        hooks.sort();
+        out.extend(hooks);
+        out
+    }
+}
+
+/// An HTTP request, as the host received it.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    /// Header names lower-cased.
+    pub headers: HashMap<String, String>,
+    pub query: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+/// What the host should do with a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Answer directly (handshakes, rejections).
+    Respond {
+        status: u16,
+        content_type: &'static str,
+        body: String,
+    },
+    /// Authenticated: run these bytes through the pipeline with this source, then answer
+    /// with `status` (and the pipeline's summary as the body).
+    Ingest { source: String, body: Vec<u8> },
+}
+
+fn respond(status: u16, message: &str) -> Outcome {
+    Outcome::Respond {
+        status,
+        content_type: "application/json",
+        body: serde_json::json!({ "message": message }).to_string(),
+    }
+}
+
+/// Constant-time equality of a presented credential and the configured secret.
+pub fn secret_eq(presented: &str, secret: &str) -> bool {
+    // Lengths may differ; ct_eq on slices of unequal length returns false without early exit
+    // over the contents.
+    presented.as_bytes().ct_eq(secret.as_bytes()).into()
+}
+
+/// `sha256=<hex>` of HMAC-SHA256(key, timestamp + "." + body).
+pub fn sign(key: &str, timestamp: &str, body: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn verify_signature(key: &str, timestamp: &str, body: &[u8], presented: &str) -> bool {
+    let Some(hex_sig) = presented.strip_prefix("sha256=") else {
+        return false;
+    };
+    let Ok(sig) = hex::decode(hex_sig) else {
+        return false;
+    };
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    // verify_slice compares in constant time.
+    mac.verify_slice(&sig).is_ok()
+}
+
+/// Routes one request. `now` bounds the replay window of signed requests.
+pub fn route(req: &Request, secrets: &WebhookSecrets, now: DateTime<Utc>) -> Outcome {
+    if req.body.len() > MAX_BODY {
+        return respond(413, "body too large");
+    }
+    let path = req.path.trim_end_matches('/');
+    let method = req.method.to_ascii_uppercase();
+    match (method.as_str(), path) {
+        ("GET", "/okta") | ("POST", "/okta") => okta(req, secrets, &method),
+        ("POST", "/entra") => entra(req, secrets),
+        ("POST", "/google") => google(req, secrets),
+        ("POST" | "PUT" | "PATCH" | "DELETE", p) if p == "/scim" || p.starts_with("/scim/") => {
+            scim(req, secrets, &method, now)
+        }
+        ("POST", p) if p.starts_with("/hook/") => custom(req, secrets, &p["/hook/".len()..], now),
+        ("GET", "/health") => respond(200, "ok"),
+        _ => respond(404, "no such route"),
+    }
+}
+
+fn okta(req: &Request, secrets: &WebhookSecrets, method: &str) -> Outcome {
+    let Some(secret) = secrets.okta.as_deref() else {
+        return respond(503, "the okta route is not configured");
+    };
+    if !req
+        .header("authorization")
+        .is_some_and(|a| secret_eq(a, secret))
+    {
+        return respond(401, "unauthorized");
+    }
+    if method == "GET" {
+        return match req.header("x-okta-verification-challenge") {
+            Some(challenge) => Outcome::Respond {
+                status: 200,
+                content_type: "application/json",
+                body: serde_json::json!({ "verification": challenge }).to_string(),
+            },
+            None => respond(400, "missing x-okta-verification-challenge"),
+        };
+    }
+    Outcome::Ingest {
+        source: "okta".into(),
+        body: req.body.clone(),
+    }
+}
+
+fn entra(req: &Request, secrets: &WebhookSecrets) -> Outcome {
+    if let Some(token) = req.query.get("validationToken") {
+        // Subscription validation: echo the token as plain text within 10 seconds.
+        return Outcome::Respond {
+            status: 200,
+            content_type: "text/plain",
+            body: token.clone(),
+        };
+    }
+    let Some(secret) = secrets.entra_client_state.as_deref() else {
+        return respond(503, "the entra route is not configured");
+    };
+    let Ok(doc) = serde_json::from_slice::<Json>(&req.body) else {
+        return respond(400, "body is not JSON");
+    };
+    let Some(items) = doc.get("value").and_then(Json::as_array) else {
+        return respond(
+            400,
+            "expected a change notification collection {\"value\": [...]}",
+        );
+    };
+    let all_ok = !items.is_empty()
+        && items.iter().all(|n| {
+            n.get("clientState")
+                .and_then(Json::as_str)
+                .is_some_and(|c| secret_eq(c, secret))
+        });
+    if !all_ok {
+        return respond(401, "unauthorized");
+    }
+    // Each notification carries its audit record in `resourceData`; without one there is
+    // nothing to score and the record is dropped by the normalizer.
+    let records: Vec<Json> = items
+        .iter()
+        .map(|n| n.get("resourceData").cloned().unwrap_or_else(|| n.clone()))
+        .collect();
+    Outcome::Ingest {
+        source: "entra".into(),
+        body: serde_json::to_vec(&records).unwrap_or_default(),
+    }
+}
+
+fn google(req: &Request, secrets: &WebhookSecrets) -> Outcome {
+    let Some(secret) = secrets.google_channel_token.as_deref() else {
+        return respond(503, "the google route is not configured");
+    };
+    if !req
+        .header("x-goog-channel-token")
+        .is_some_and(|t| secret_eq(t, secret))
+    {
+        return respond(401, "unauthorized");
+    }
+    if req.header("x-goog-resource-state") == Some("sync") {
+        return respond(200, "channel synced");
+    }
+    Outcome::Ingest {
+        source: "gworkspace".into(),
+        body: req.body.clone(),
+    }
+}
+
+fn scim(req: &Request, secrets: &WebhookSecrets, method: &str, now: DateTime<Utc>) -> Outcome {
+    let Some(secret) = secrets.scim_bearer.as_deref() else {
+        return respond(503, "the scim route is not configured");
+    };
+    let ok = req
+        .header("authorization")
+        .and_then(|a| {
+            a.strip_prefix("Bearer ")
+                .or_else(|| a.strip_prefix("bearer "))
+        })
+        .is_some_and(|t| secret_eq(t.trim(), secret));
+    if !ok {
+        return respond(401, "unauthorized");
+    }
+    let body: Json = if req.body.is_empty() {
+        Json::Null
+    } else {
+        match serde_json::from_slice(&req.body) {
+            Ok(b) => b,
+            Err(_) => return respond(400, "body is not JSON"),
+        }
+    };
+    let envelope = serde_json::json!({
+        "method": method,
+        "path": req.path.trim_start_matches("/scim"),
+        "body": body,
+        "received_at": now.to_rfc3339(),
+    });
+    Outcome::Ingest {
+        source: "scim".into(),
+        body: serde_json::to_vec(&envelope).unwrap_or_default(),
+    }
+}
+
+fn custom(req: &Request, secrets: &WebhookSecrets, mapping: &str, now: DateTime<Utc>) -> Outcome {
+    let Some(key) = secrets.hmac.get(mapping) else {
+        return respond(404, "no such mapping");
+    };
+    let (Some(ts), Some(sig)) = (
+        req.header("x-provguard-timestamp"),
+        req.header("x-provguard-signature"),
+    ) else {
+        return respond(401, "unauthorized");
+    };
+    let window = if secrets.replay_window_secs > 0 {
+        secrets.replay_window_secs
+    } else {
+        DEFAULT_REPLAY_WINDOW_SECS
+    };
+    let fresh = ts
+        .parse::<i64>()
+        .is_ok_and(|t| (now.timestamp() - t).abs() <= window);
+    if !fresh || !verify_signature(key, ts, &req.body, sig) {
+        return respond(401, "unauthorized");
+    }
+    Outcome::Ingest {
+        source: mapping.to_owned(),
+        body: req.body.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets() -> WebhookSecrets {
+        WebhookSecrets {
+            okta: Some("okta-secret".into()),
+            entra_client_state: Some("entra-state".into()),
+            google_channel_token: Some("goog-token".into()),
+            scim_bearer: Some("scim-token".into()),
+            hmac: HashMap::from([("hr".to_owned(), "hr-key".to_owned())]),
+            replay_window_secs: 300,
+        }
+    }
+
+    fn req(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Request {
+        Request {
+            method: method.into(),
+            path: path.into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned()))
+                .collect(),
+            query: HashMap::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-05-04T10:00:00Z".parse().unwrap()
+    }
+
+    fn status(o: &Outcome) -> u16 {
+        match o {
+            Outcome::Respond { status, .. } => *status,
+            Outcome::Ingest { .. } => 0,
+        }
+    }
+
+    #[test]
+    fn okta_verification_and_delivery_need_the_shared_secret() {
+        let s = secrets();
+        let o = route(
+            &req(
+                "GET",
+                "/okta",
+                &[
+                    ("Authorization", "okta-secret"),
+                    ("x-okta-verification-challenge", "abc"),
+                ],
+                "",
+            ),
+            &s,
+            now(),
+        );
+        assert_eq!(
+            o,
+            Outcome::Respond {
+                status: 200,
+                content_type: "application/json",
+                body: r#"{"verification":"abc"}"#.into()
+            }
+        );
+        let bad = route(
+            &req("POST", "/okta", &[("Authorization", "okta-secreT")], "{}"),
+            &s,
+            now(),
+        );
+        assert_eq!(status(&bad), 401);
+        let ok = route(
+            &req("POST", "/okta", &[("Authorization", "okta-secret")], "{}"),
+            &s,
+            now(),
+        );
+        assert!(matches!(ok, Outcome::Ingest { ref source, .. } if source == "okta"));
+    }
+
+    #[test]
+    fn graph_validation_echoes_and_notifications_check_client_state() {
+        let s = secrets();
+        let mut r = req("POST", "/entra", &[], "");
+        r.query
+            .insert("validationToken".into(), "Validation: token 123".into());
+        assert_eq!(
+            route(&r, &s, now()),
+            Outcome::Respond {
+                status: 200,
+                content_type: "text/plain",
+                body: "Validation: token 123".into()
+            }
+        );
+        let body = r#"{"value":[{"clientState":"entra-state","resourceData":{"id":"a1","activityDisplayName":"Add user"}}]}"#;
+        match route(&req("POST", "/entra", &[], body), &s, now()) {
+            Outcome::Ingest { source, body } => {
+                assert_eq!(source, "entra");
+                let v: Json = serde_json::from_slice(&body).unwrap();
+                assert_eq!(v[0]["id"], "a1");
+            }
+            other => panic!("{other:?}"),
+        }
+        let forged = body.replace("entra-state", "guess");
+        assert_eq!(
+            status(&route(&req("POST", "/entra", &[], &forged), &s, now())),
+            401
+        );
+    }
+
+    #[test]
+    fn google_channels_sync_and_check_the_token() {
+        let s = secrets();
+        let sync = route(
+            &req(
+                "POST",
+                "/google",
+                &[
+                    ("X-Goog-Channel-Token", "goog-token"),
+                    ("X-Goog-Resource-State", "sync"),
+                ],
+                "",
+            ),
+            &s,
+            now(),
+        );
+        assert_eq!(status(&sync), 200);
+        assert_eq!(
+            status(&route(
+                &req("POST", "/google", &[("X-Goog-Channel-Token", "nope")], "{}"),
+                &s,
+                now()
+            )),
+            401
+        );
+    }
+
+    #[test]
+    fn scim_requests_become_envelopes() {
+        let s = secrets();
+        let o = route(
+            &req(
+                "PATCH",
+                "/scim/Users/42",
+                &[("Authorization", "Bearer scim-token")],
+                r#"{"Operations":[]}"#,
+            ),
+            &s,
+            now(),
+        );
+        let Outcome::Ingest { source, body } = o else {
+            panic!()
+        };
+        assert_eq!(source, "scim");
+        let v: Json = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["method"], "PATCH");
+        assert_eq!(v["path"], "/Users/42");
+        assert_eq!(v["received_at"], "2026-05-04T10:00:00+00:00");
+        assert_eq!(
+            status(&route(
+                &req(
+                    "POST",
+                    "/scim/Users",
+                    &[("Authorization", "Bearer x")],
+                    "{}"
+                ),
+                &s,
+                now()
+            )),
+            401
+        );
+    }
+
+    #[test]
+    fn signed_custom_requests_verify_hmac_and_the_replay_window() {
+        let s = secrets();
+        let body = r#"{"type":"role_added"}"#;
+        let ts = now().timestamp().to_string();
+        let sig = sign("hr-key", &ts, body.as_bytes());
+        let ok = route(
+            &req(
+                "POST",
+                "/hook/hr",
+                &[
+                    ("X-Provguard-Timestamp", &ts),
+                    ("X-Provguard-Signature", &sig),
+                ],
+                body,
+            ),
+            &s,
+            now(),
+        );
+        assert!(matches!(ok, Outcome::Ingest { ref source, .. } if source == "hr"));
+        // Tampered body, stale timestamp, unknown mapping.
+        let tampered = route(
+            &req(
+                "POST",
+                "/hook/hr",
+                &[
+                    ("X-Provguard-Timestamp", &ts),
+                    ("X-Provguard-Signature", &sig),
+                ],
+                "{}",
+            ),
+            &s,
+            now(),
+        );
+        assert_eq!(status(&tampered), 401);
+        let late = now() + chrono::Duration::seconds(301);
+        let stale = route(
+            &req(
+                "POST",
+                "/hook/hr",
+                &[
+                    ("X-Provguard-Timestamp", &ts),
+                    ("X-Provguard-Signature", &sig),
+                ],
+                body,
+            ),
+            &s,
+            late,
+        );
+        assert_eq!(status(&stale), 401);
+        assert_eq!(
+            status(&route(&req("POST", "/hook/nope", &[], body), &s, now())),
+            404
+        );
+    }
+
+    #[test]
+    fn secrets_come_from_variables() {
+        let s = WebhookSecrets::from_vars([
+            (vars::OKTA, "a"),
+            (vars::SCIM, " "),
+            ("PROVGUARD_HMAC_HR", "k"),
+            (vars::REPLAY_WINDOW, "60"),
+            ("HOME", "/root"),
+        ]);
+        assert_eq!(s.okta.as_deref(), Some("a"));
+        assert_eq!(s.scim_bearer, None, "blank means unset");
+        assert_eq!(s.hmac["hr"], "k");
+        assert_eq!(s.replay_window_secs, 60);
+        assert_eq!(s.configured(), ["/okta", "/hook/hr"]);
+    }
+
+    #[test]
+    fn limits_and_unconfigured_routes() {
+        let mut r = req("POST", "/okta", &[("Authorization", "okta-secret")], "");
+        r.body = vec![b' '; MAX_BODY + 1];
+        assert_eq!(status(&route(&r, &secrets(), now())), 413);
+        let none = WebhookSecrets::default();
+        assert_eq!(
+            status(&route(&req("POST", "/okta", &[], "{}"), &none, now())),
+            503
+        );
+        assert_eq!(
+            status(&route(&req("GET", "/nope", &[], ""), &none, now())),
+            404
+        );
+        assert!(
+            !format!("{:?}", secrets()).contains("okta-secret"),
+            "secrets never printed"
+        );
+    }
+}

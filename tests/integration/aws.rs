@@ -1,0 +1,814 @@
+//! The AWS adapters against moto over the real wire protocol: `DynamoDbStore` (the shared store
+//! conformance checks, idempotency, one read and one write per event, context imports, dead
+//! letters, alerts and the paged event log) and `SnsSink` (SNS → SQS fan-out with a filter policy,
+//! the message structure on the wire, no second publish of an alert).
+//!
+//! moto is reached at `AWS_ENDPOINT_URL` (default `http://127.0.0.1:5000`) with dummy credentials.
+//! When it cannot be reached the tests fail if `PROVGUARD_REQUIRE_AWS=1` (as `scripts/test` sets
+//! it) and are skipped otherwise. Each test makes its own table, topic and queues.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use provguard_core::alert::sns::SnsMessage;
+use provguard_core::alert::{AlertSink, PublishOutcome, SnsSink};
+use provguard_core::baseline::{Baseline, ScopeKey};
+use provguard_core::context::{Approval, ChangeWindow, Person};
+use provguard_core::detect::DetectConfig;
+use provguard_core::event::Event;
+use provguard_core::pipeline::EventOutcome;
+use provguard_core::store::conformance;
+use provguard_core::store::dynamodb::create_table;
+use provguard_core::store::{
+    BaselineStore, Commit, CommitOutcome, ContextImport, ContextStore, DeadLetter, DeadLetterStore,
+    DynamoDbStore, EventStore, Feedback, Ledger, VerdictStore,
+};
+use provguard_core::{Mode, Pipeline, Verdict};
+use serde_json::{Value, json};
+
+use crate::support::normalizer;
+
+const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:5000";
+
+/// A runtime and an SDK configuration pointing at moto.
+struct Moto {
+    rt: tokio::runtime::Runtime,
+    config: aws_config::SdkConfig,
+}
+
+/// moto, or `None` (skip) when it is not reachable and not required.
+#[allow(clippy::print_stderr)]
+fn moto() -> Option<Moto> {
+    let endpoint =
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| DEFAULT_ENDPOINT.to_owned());
+    if let Err(why) = reachable(&endpoint) {
+        assert!(
+            std::env::var("PROVGUARD_REQUIRE_AWS").as_deref() != Ok("1"),
+            "PROVGUARD_REQUIRE_AWS=1 but moto is not reachable at {endpoint} ({why}); start it with \
+             `moto_server -H 127.0.0.1 -p 5000` (pip install 'moto[server,dynamodb,sns,sqs]') or run `bash scripts/test`"
+        );
+        eprintln!("skipping AWS tests: moto is not reachable at {endpoint} ({why})");
+        return None;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let config = rt.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "provguard-tests",
+            ))
+            .load(),
+    );
+    Some(Moto { rt, config })
+}
+
+fn reachable(endpoint: &str) -> Result<(), String> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+    let host = rest.split('/').next().unwrap_or(rest);
+    let host = if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:80")
+    };
+    let addr = host
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("no address")?;
+    TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// A name no other test (or run against the same moto) uses.
+fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    format!(
+        "pg-{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Records the operation of every request sent (one entry per HTTP request, retries included).
+#[derive(Debug, Clone, Default)]
+struct Calls {
+    ops: Arc<Mutex<Vec<String>>>,
+    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Calls {
+    /// The operations recorded since the last call.
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.ops.lock().unwrap())
+    }
+
+    fn clear(&self) {
+        self.ops.lock().unwrap().clear();
+        self.bodies.lock().unwrap().clear();
+    }
+}
+
+impl Intercept for Calls {
+    fn name(&self) -> &'static str {
+        "provguard-tests-calls"
+    }
+
+    fn read_before_transmit(
+        &self,
+        ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let req = ctx.request();
+        let op = req
+            .headers()
+            .get("x-amz-target")
+            .map(|t| t.rsplit('.').next().unwrap_or(t).to_owned())
+            .unwrap_or_else(|| "?".into());
+        self.ops.lock().unwrap().push(op);
+        if let Some(b) = req.body().bytes() {
+            self.bodies.lock().unwrap().push(b.to_vec());
+        }
+        Ok(())
+    }
+}
+
+fn dynamodb(m: &Moto, calls: Option<&Calls>) -> aws_sdk_dynamodb::Client {
+    let mut conf = aws_sdk_dynamodb::config::Builder::from(&m.config);
+    if let Some(c) = calls {
+        conf = conf.interceptor(c.clone());
+    }
+    aws_sdk_dynamodb::Client::from_conf(conf.build())
+}
+
+/// A new table and a store on it.
+fn store(m: &Moto, calls: Option<&Calls>) -> DynamoDbStore {
+    let client = dynamodb(m, calls);
+    let name = unique("table");
+    assert!(
+        m.rt.block_on(create_table(&client, &name)).unwrap(),
+        "a new table"
+    );
+    let s = DynamoDbStore::new(client, name, m.rt.handle().clone());
+    if let Some(c) = calls {
+        c.take();
+    }
+    s
+}
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn verdict(e: &Event, alert: bool, severity: &str, reason: &str) -> Verdict {
+    serde_json::from_value(json!({
+        "event_id": e.id, "source": e.source, "tenant": e.tenant, "time": e.time,
+        "action": e.action, "actor": e.actor.label(), "target": e.target.label(),
+        "entitlement": "Super Administrator", "privilege": "admin",
+        "score": if alert { 80 } else { 5 }, "p_value": 0.001, "severity": severity,
+        "alert": alert,
+        "reasons": if reason.is_empty() { json!([]) } else {
+            json!([{"code": reason, "detail": format!("{reason} because of the numbers"), "p_value": 0.001}])
+        },
+        "context": [{"kind": "burst", "detail": "part of the burst already alerted as event e0; 6 changes so far (p = 1.0e-6)", "effect": "lowered"}],
+    }))
+    .unwrap()
+}
+
+fn commit(s: &DynamoDbStore, e: &Event, v: Option<&Verdict>) -> CommitOutcome {
+    s.commit(&Commit {
+        event: e,
+        verdict: v,
+        baselines: vec![],
+        ingested_at: t("2024-08-01T00:00:00Z"),
+        actor_recent: &[],
+        target_recent: &[],
+    })
+    .unwrap()
+}
+
+#[test]
+fn dynamodb_store_meets_the_store_contract() {
+    let Some(m) = moto() else { return };
+    let s = store(&m, None);
+    conformance::run(&s);
+    // Creating the table again leaves it as it is.
+    assert!(
+        !m.rt
+            .block_on(create_table(&dynamodb(&m, None), s.table()))
+            .unwrap()
+    );
+}
+
+#[test]
+fn a_redelivered_event_writes_nothing_and_is_reported_as_a_duplicate() {
+    let Some(m) = moto() else { return };
+    let s = store(&m, None);
+    // The documented calling convention: the store runs inside spawn_blocking.
+    let checked = m.rt.block_on(m.rt.spawn_blocking(move || {
+        let e = conformance::event(
+            "d1",
+            "ann@acme.example",
+            "bob@acme.example",
+            "2024-05-01T10:00:00Z",
+        );
+        let v = verdict(&e, true, "high", "volume_burst");
+        let key = ScopeKey::tenant("acme");
+        let mut b = Baseline::default();
+        b.events.n = 1;
+        let first = Commit {
+            event: &e,
+            verdict: Some(&v),
+            baselines: vec![(&key, &b)],
+            ingested_at: t("2024-05-01T10:00:01Z"),
+            actor_recent: &[],
+            target_recent: &[],
+        };
+        assert_eq!(s.commit(&first).unwrap(), CommitOutcome::Written);
+
+        let quiet = verdict(&e, false, "info", "");
+        let mut b2 = b.clone();
+        b2.events.n = 99;
+        let again = Commit {
+            verdict: Some(&quiet),
+            baselines: vec![(&key, &b2)],
+            ingested_at: t("2024-05-02T00:00:00Z"),
+            ..first.clone()
+        };
+        assert_eq!(s.commit(&again).unwrap(), CommitOutcome::Duplicate);
+
+        // Nothing changed: verdict, baseline, recent lists, log, alerts.
+        assert_eq!(s.verdict("d1").unwrap().unwrap(), v);
+        assert_eq!(
+            s.baselines(std::slice::from_ref(&key)).unwrap()[&key]
+                .events
+                .n,
+            1
+        );
+        let since = t("2024-04-01T00:00:00Z");
+        let until = t("2024-06-01T00:00:00Z");
+        let recent = s
+            .recent_by_actor("acme", "ann@acme.example", since, until, 10)
+            .unwrap();
+        assert_eq!(recent.len(), 1);
+        assert!(recent[0].burst_alert);
+        assert_eq!(s.scan_events(since, &mut |_, _| {}).unwrap(), 1);
+        assert_eq!(s.alerts(None).unwrap(), vec![v]);
+    }));
+    checked.unwrap();
+}
+
+#[test]
+fn the_pipeline_reads_once_and_writes_once_per_event() {
+    let Some(m) = moto() else { return };
+    let calls = Calls::default();
+    let s = store(&m, Some(&calls));
+    let mut p = Pipeline::new(s, normalizer(), DetectConfig::default()).unwrap();
+    calls.take();
+    let now = t("2024-05-02T00:00:00Z");
+    let events = [
+        conformance::event(
+            "p1",
+            "ann@acme.example",
+            "bob@acme.example",
+            "2024-05-01T10:00:00Z",
+        ),
+        conformance::event(
+            "p2",
+            "ann@acme.example",
+            "cy@acme.example",
+            "2024-05-01T10:05:00Z",
+        ),
+        conformance::event(
+            "p3",
+            "dan@acme.example",
+            "bob@acme.example",
+            "2024-05-01T10:06:00Z",
+        ),
+    ];
+    for e in &events {
+        let out = p.process_event(e, Mode::Score, now).unwrap();
+        assert!(matches!(out, EventOutcome::Scored(_)), "{out:?}");
+        assert_eq!(
+            calls.take(),
+            ["BatchGetItem", "TransactWriteItems"],
+            "{}",
+            e.id
+        );
+    }
+    // A re-delivered event: the read says it exists, nothing is written.
+    let out = p.process_event(&events[0], Mode::Score, now).unwrap();
+    assert!(matches!(out, EventOutcome::Duplicate), "{out:?}");
+    assert_eq!(calls.take(), ["BatchGetItem"]);
+
+    // The recent lists the commits kept up to date.
+    let s = p.store();
+    let since = t("2024-04-01T00:00:00Z");
+    let ids = |v: Vec<provguard_core::event::EventSummary>| {
+        v.into_iter().map(|s| s.id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(s
+            .recent_by_actor("acme", "ann@acme.example", since, now, 10)
+            .unwrap()),
+        ["p2", "p1"]
+    );
+    assert_eq!(
+        ids(s
+            .recent_by_target("acme", "bob@acme.example", since, now, 10)
+            .unwrap()),
+        ["p3", "p1"]
+    );
+    assert!(s.baseline_count().unwrap() > 0, "events were learned");
+
+    // Forty days on, the commit trims entries that left the look-back window from the list.
+    let later = conformance::event(
+        "p4",
+        "ann@acme.example",
+        "eve@acme.example",
+        "2024-06-10T10:00:00Z",
+    );
+    let now = t("2024-06-11T00:00:00Z");
+    calls.take();
+    p.process_event(&later, Mode::Score, now).unwrap();
+    assert_eq!(calls.take(), ["BatchGetItem", "TransactWriteItems"]);
+    assert_eq!(
+        ids(p
+            .store()
+            .recent_by_actor("acme", "ann@acme.example", since, now, 10)
+            .unwrap()),
+        ["p4"]
+    );
+}
+
+fn person(email: &str, dept: &str) -> Person {
+    serde_json::from_value(json!({"email": email, "department": dept})).unwrap()
+}
+
+#[test]
+fn context_imports_replace_each_kind_whole() {
+    let Some(m) = moto() else { return };
+    let s = store(&m, None);
+    // More than one BatchWriteItem's worth (25) of people.
+    let people: Vec<Person> = (0..60)
+        .map(|i| person(&format!("p{i:02}@acme.example"), "Sales"))
+        .collect();
+    let approvals: Vec<Approval> = (0..3)
+        .map(|i| {
+            serde_json::from_value(json!({"ticket": format!("CHG-{i}"), "target": "bob@acme.example", "entitlement": "admins"}))
+                .unwrap()
+        })
+        .collect();
+    let windows: Vec<ChangeWindow> = vec![
+        serde_json::from_value(
+            json!({"id": "w1", "start": "2024-05-01T00:00:00Z", "end": "2024-05-02T00:00:00Z"}),
+        )
+        .unwrap(),
+    ];
+    s.import_context(&ContextImport {
+        people: Some(people.clone()),
+        approvals: Some(approvals.clone()),
+        change_windows: Some(windows.clone()),
+        domains: Some(vec!["Acme.example".into(), "acme.io".into()]),
+    })
+    .unwrap();
+    let ctx = s.context().unwrap();
+    assert_eq!(ctx.people, people);
+    assert_eq!(ctx.approvals, approvals);
+    assert_eq!(ctx.change_windows, windows);
+    assert_eq!(ctx.domains, ["acme.example", "acme.io"]);
+
+    // A new directory replaces the old one whole; other kinds stay.
+    let fewer = vec![
+        person("zed@acme.example", "IT"),
+        person("amy@acme.example", "HR"),
+    ];
+    s.import_context(&ContextImport {
+        people: Some(fewer),
+        ..Default::default()
+    })
+    .unwrap();
+    let ctx = s.context().unwrap();
+    assert_eq!(
+        ctx.people
+            .iter()
+            .map(|p| p.email.as_str())
+            .collect::<Vec<_>>(),
+        ["amy@acme.example", "zed@acme.example"]
+    );
+    assert_eq!(ctx.approvals, approvals);
+    assert_eq!(
+        ctx.person(["ZED@acme.example"])
+            .unwrap()
+            .department
+            .as_deref(),
+        Some("IT")
+    );
+    // The old generation is gone from the table, not just hidden.
+    let left =
+        m.rt.block_on(
+            dynamodb(&m, None)
+                .query()
+                .table_name(s.table())
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S("CONTEXT#people".into()))
+                .send(),
+        )
+        .unwrap();
+    assert_eq!(left.count, 2);
+    // An empty import empties the kind.
+    s.import_context(&ContextImport {
+        approvals: Some(vec![]),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(s.context().unwrap().approvals.is_empty());
+}
+
+#[test]
+fn dead_letters_are_kept_once_in_order_and_oversized_ones_are_cut() {
+    let Some(m) = moto() else { return };
+    let s = store(&m, None);
+    let dl = |at: &str, raw: String| DeadLetter {
+        received_at: t(at),
+        source: Some("okta".into()),
+        reason: "malformed JSON".into(),
+        raw,
+    };
+    let a = dl("2024-05-01T10:00:00.123456789Z", "{oops".into());
+    let b = dl("2024-05-01T11:00:00Z", "{also bad".into());
+    s.dead_letter(&b).unwrap();
+    s.dead_letter(&a).unwrap();
+    s.dead_letter(&b).unwrap();
+    assert_eq!(s.dead_letters().unwrap(), vec![a.clone(), b.clone()]);
+    let huge = dl("2024-05-01T12:00:00Z", "x".repeat(500_000));
+    s.dead_letter(&huge).unwrap();
+    let all = s.dead_letters().unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(all[2].raw.len() < 400_000);
+    assert!(
+        all[2].reason.contains("cut from 500000"),
+        "{}",
+        all[2].reason
+    );
+    s.count_dropped("cloudtrail", 5).unwrap();
+    s.count_dropped("okta", 1).unwrap();
+    s.count_dropped("cloudtrail", 2).unwrap();
+    assert_eq!(
+        s.dropped().unwrap(),
+        [("cloudtrail".to_owned(), 7), ("okta".to_owned(), 1)]
+    );
+}
+
+#[test]
+fn alerts_and_the_event_log_read_in_time_order_across_days_and_months() {
+    let Some(m) = moto() else { return };
+    let s = store(&m, None);
+    let at = [
+        ("l1", "2024-05-31T23:59:59Z", true),
+        ("l2", "2024-06-01T00:00:00Z", false),
+        ("l3", "2024-06-01T00:00:00Z", true),
+        ("l4", "2024-06-02T08:00:00Z", false),
+        ("l5", "2024-07-01T00:00:00.5Z", true),
+    ];
+    // Committed out of order.
+    for (id, time, alert) in at.iter().rev() {
+        let e = conformance::event(id, "ann@acme.example", "bob@acme.example", time);
+        let v = verdict(
+            &e,
+            *alert,
+            if *alert { "high" } else { "info" },
+            "off_hours",
+        );
+        assert_eq!(commit(&s, &e, Some(&v)), CommitOutcome::Written);
+    }
+    let ids = |vs: Vec<Verdict>| vs.into_iter().map(|v| v.event_id).collect::<Vec<_>>();
+    assert_eq!(ids(s.alerts(None).unwrap()), ["l1", "l3", "l5"]);
+    assert_eq!(
+        ids(s.alerts(Some(t("2024-06-01T00:00:00Z"))).unwrap()),
+        ["l3", "l5"]
+    );
+
+    // The paged log resumes where it stopped, in (time, id) order.
+    let since = t("2024-05-01T00:00:00Z");
+    let mut seen = Vec::new();
+    let mut key: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let (events, next) = s.scan_events_page(since, key.as_deref(), 2).unwrap();
+        pages += 1;
+        seen.extend(events.into_iter().map(|(e, x)| (e.id, x)));
+        match next {
+            Some(k) => key = Some(k),
+            None => break,
+        }
+    }
+    assert!(pages >= 3, "{pages} pages");
+    let expect = |l1: bool| {
+        vec![
+            ("l1".to_owned(), l1),
+            ("l2".to_owned(), false),
+            ("l3".to_owned(), true),
+            ("l4".to_owned(), false),
+            ("l5".to_owned(), true),
+        ]
+    };
+    assert_eq!(seen, expect(true));
+    let (later, _) = s
+        .scan_events_page(t("2024-06-01T00:00:00Z"), None, 10)
+        .unwrap();
+    assert_eq!(later.len(), 4);
+
+    // Feedback reaches the verdict, the alert list and the log.
+    assert!(
+        s.set_feedback(
+            "l1",
+            Feedback::Benign,
+            Some("planned"),
+            t("2024-08-01T00:00:00Z")
+        )
+        .unwrap()
+    );
+    assert!(
+        !s.set_feedback("nope", Feedback::Benign, None, t("2024-08-01T00:00:00Z"))
+            .unwrap()
+    );
+    let first = &s.alerts(None).unwrap()[0];
+    assert_eq!(
+        first.feedback.as_ref().unwrap().note.as_deref(),
+        Some("planned")
+    );
+    let mut all = Vec::new();
+    s.scan_events(since, &mut |e, x| all.push((e.id, x)))
+        .unwrap();
+    assert_eq!(all, expect(false));
+}
+
+// ---------------------------------------------------------------------------------------------
+// SNS
+
+/// Form or JSON request bodies: the `Message` parameter of a Publish.
+fn published_message(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    if text.starts_with('{') {
+        let v: Value = serde_json::from_str(text).ok()?;
+        return v["Message"].as_str().map(str::to_owned);
+    }
+    let decode = |s: &str| {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < bytes.len() => {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                    out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                    i += 2;
+                }
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    text.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "Message")
+        .map(|(_, v)| decode(v))
+}
+
+/// Up to `want` notifications, long-polling at most `polls` times (one second each).
+fn receive(
+    m: &Moto,
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    want: usize,
+    polls: usize,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    for _ in 0..polls {
+        if out.len() >= want {
+            break;
+        }
+        let got =
+            m.rt.block_on(
+                sqs.receive_message()
+                    .queue_url(url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(1)
+                    .send(),
+            )
+            .unwrap();
+        for msg in got.messages.unwrap_or_default() {
+            out.push(serde_json::from_str(msg.body.as_deref().unwrap()).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn sns_fans_out_by_severity_and_publishes_each_alert_once() {
+    let Some(m) = moto() else { return };
+    let guard = store(&m, None);
+    let calls = Calls::default();
+    let sns = aws_sdk_sns::Client::from_conf(
+        aws_sdk_sns::config::Builder::from(&m.config)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let sqs = aws_sdk_sqs::Client::new(&m.config);
+    let topic =
+        m.rt.block_on(sns.create_topic().name(unique("alerts")).send())
+            .unwrap()
+            .topic_arn
+            .unwrap();
+    let mut queues = HashMap::new();
+    for (name, filter) in [
+        ("all", None),
+        ("paging", Some(r#"{"severity":["high","critical"]}"#)),
+    ] {
+        let url =
+            m.rt.block_on(sqs.create_queue().queue_name(unique(name)).send())
+                .unwrap()
+                .queue_url
+                .unwrap();
+        let arn =
+            m.rt.block_on(
+                sqs.get_queue_attributes()
+                    .queue_url(&url)
+                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .send(),
+            )
+            .unwrap()
+            .attributes
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+                .clone();
+        let mut sub = sns
+            .subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(arn)
+            .attributes("RawMessageDelivery", "false");
+        if let Some(f) = filter {
+            sub = sub.attributes("FilterPolicy", f);
+        }
+        m.rt.block_on(sub.send()).unwrap();
+        queues.insert(name, url);
+    }
+
+    let sink = SnsSink::new(sns, topic, m.rt.handle().clone(), &guard);
+    let hi_event = conformance::event(
+        "s-high",
+        "ann@acme.example",
+        "bob@acme.example",
+        "2024-05-01T02:00:00Z",
+    );
+    let lo_event = conformance::event(
+        "s-low",
+        "ann@acme.example",
+        "cy@acme.example",
+        "2024-05-01T03:00:00Z",
+    );
+    let high = verdict(&hi_event, true, "high", "escalation_chain");
+    let low = verdict(&lo_event, true, "low", "off_hours");
+    let quiet = verdict(&lo_event, false, "info", "");
+    calls.clear();
+    assert_eq!(sink.publish(&high).unwrap(), PublishOutcome::Published);
+    assert_eq!(sink.publish(&low).unwrap(), PublishOutcome::Published);
+    assert_eq!(sink.publish(&quiet).unwrap(), PublishOutcome::NotAlert);
+    assert_eq!(calls.take().len(), 2, "one Publish per alert");
+
+    // The high alert reaches both queues; the low one only the unfiltered queue.
+    let all = receive(&m, &sqs, &queues["all"], 2, 5);
+    let mut paging = receive(&m, &sqs, &queues["paging"], 1, 5);
+    paging.extend(receive(&m, &sqs, &queues["paging"], 1, 1));
+    let ids = |msgs: &[Value]| {
+        let mut v: Vec<String> = msgs
+            .iter()
+            .map(|n| {
+                let back: Verdict = serde_json::from_str(n["Message"].as_str().unwrap()).unwrap();
+                back.event_id
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&all), ["s-high", "s-low"]);
+    assert_eq!(ids(&paging), ["s-high"]);
+    // The SQS body is the SNS envelope carrying the full verdict and the filterable attributes.
+    let n = &paging[0];
+    assert_eq!(n["Type"], "Notification");
+    let back: Verdict = serde_json::from_str(n["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(back, high);
+    assert_eq!(n["MessageAttributes"]["severity"]["Value"], "high");
+    assert_eq!(
+        n["MessageAttributes"]["reason"]["Value"],
+        "escalation_chain"
+    );
+    assert_eq!(n["MessageAttributes"]["source"]["Value"], "okta");
+
+    // What went over the wire has every protocol's body.
+    let bodies = std::mem::take(&mut *calls.bodies.lock().unwrap());
+    let sent = published_message(&bodies[0]).expect("a Publish with a Message");
+    assert_eq!(sent, SnsMessage::for_verdict(&high).unwrap().message);
+    let doc: Value = serde_json::from_str(&sent).unwrap();
+    for key in ["default", "sqs", "lambda"] {
+        let v: Verdict = serde_json::from_str(doc[key].as_str().unwrap()).unwrap();
+        assert_eq!(v, high, "{key}");
+    }
+    let email = doc["email"].as_str().unwrap();
+    assert!(
+        email.contains("escalation_chain because of the numbers"),
+        "{email}"
+    );
+    assert!(email.contains("Part of a burst: 6 changes"), "{email}");
+    assert!(email.contains("provguard explain s-high"), "{email}");
+    let chat: Value = serde_json::from_str(doc["https"].as_str().unwrap()).unwrap();
+    assert_eq!(chat["version"], "1.0");
+    assert_eq!(chat["source"], "custom");
+    assert_eq!(chat["content"]["textType"], "client-markdown");
+
+    // A retried invocation does not publish the same alert again.
+    assert_eq!(
+        sink.publish(&high).unwrap(),
+        PublishOutcome::AlreadyPublished
+    );
+    assert!(calls.take().is_empty(), "no Publish call");
+    assert!(receive(&m, &sqs, &queues["all"], 1, 1).is_empty());
+}
+
+#[test]
+fn publish_claims_expire_in_a_week_and_stale_ones_are_taken_over() {
+    use provguard_core::alert::{Claim, PublishGuard};
+    let Some(m) = moto() else { return };
+    let s = store(&m, None);
+    assert_eq!(s.claim("c1").unwrap(), Claim::Granted);
+    assert_eq!(s.claim("c1").unwrap(), Claim::InFlight);
+    s.release("c1").unwrap();
+    assert_eq!(s.claim("c1").unwrap(), Claim::Granted);
+    s.confirm("c1").unwrap();
+    assert_eq!(s.claim("c1").unwrap(), Claim::Published);
+    s.release("c1").unwrap();
+    assert_eq!(
+        s.claim("c1").unwrap(),
+        Claim::Published,
+        "a sent claim is never released"
+    );
+
+    let client = dynamodb(&m, None);
+    let item =
+        m.rt.block_on(
+            client
+                .get_item()
+                .table_name(s.table())
+                .key("pk", AttributeValue::S("ALERT#c1".into()))
+                .key("sk", AttributeValue::S("PUBLISH".into()))
+                .send(),
+        )
+        .unwrap()
+        .item
+        .unwrap();
+    let ttl: i64 = item["ttl"].as_n().unwrap().parse().unwrap();
+    let week = Utc::now().timestamp() + 7 * 86_400;
+    assert!(
+        (ttl - week).abs() < 120,
+        "ttl {ttl}, a week from now {week}"
+    );
+
+    // A claim whose holder died ten minutes ago is taken over.
+    let stale = Utc::now().timestamp() - 600;
+    m.rt.block_on(
+        client
+            .put_item()
+            .table_name(s.table())
+            .item("pk", AttributeValue::S("ALERT#c2".into()))
+            .item("sk", AttributeValue::S("PUBLISH".into()))
+            .item("state", AttributeValue::S("pending".into()))
+            .item("at", AttributeValue::N(stale.to_string()))
+            .send(),
+    )
+    .unwrap();
+    assert_eq!(s.claim("c2").unwrap(), Claim::Granted);
+}
