@@ -170,6 +170,17 @@ pub struct Observation<'a> {
     pub actor_prior_events: u64,
     /// Length of a burst window, seconds.
     pub burst_window_secs: i64,
+    /// Whether the actor is automation (its habits are kept apart from people's).
+    pub automated: bool,
+}
+
+/// The habit key of an hour-of-week histogram.
+pub fn habit(automated: bool, tier: Privilege) -> String {
+    format!(
+        "{}:{}",
+        if automated { "service" } else { "human" },
+        tier.as_str()
+    )
 }
 
 /// Which parts of a scope an observation feeds.
@@ -202,9 +213,10 @@ pub struct Baseline {
     /// Grants per entitlement key.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub entitlements: BTreeMap<String, Counter>,
-    /// Hour-of-week histograms per privilege tier.
+    /// Hour-of-week histograms per habit: `human:admin`, `service:standard`, … (people and
+    /// automation apart, and per privilege tier).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub hours: BTreeMap<Privilege, Vec<f64>>,
+    pub hours: BTreeMap<String, Vec<f64>>,
     /// Channels used, keyed `tier:channel`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub channels: BTreeMap<String, f64>,
@@ -274,7 +286,7 @@ impl Baseline {
         if parts.hours {
             let bins = self
                 .hours
-                .entry(o.privilege)
+                .entry(habit(o.automated, o.privilege))
                 .or_insert_with(|| vec![0.0; HOURS_PER_WEEK]);
             bins[o.hour_of_week % HOURS_PER_WEEK] += w;
         }
@@ -297,8 +309,8 @@ impl Baseline {
     }
 
     /// Decayed weight of the histogram of a tier.
-    pub fn hours_total(&self, tier: Privilege) -> f64 {
-        self.hours.get(&tier).map_or(0.0, |b| b.iter().sum())
+    pub fn hours_total(&self, habit: &str) -> f64 {
+        self.hours.get(habit).map_or(0.0, |b| b.iter().sum())
     }
 
     /// How unusual an hour of week is for a tier: returns (weight near it, total weight, p).
@@ -306,8 +318,8 @@ impl Baseline {
     /// "Near" pools the same kind of day (weekday or weekend) within ±2 hours of the time of
     /// day, so a habit of 09:00 and 13:00 covers 11:00 but not 02:00. The p-value is the share
     /// of the mass at times at least as rare as this one, counting this event once.
-    pub fn hour_rarity(&self, tier: Privilege, how: usize) -> Option<(f64, f64, f64)> {
-        let bins = self.hours.get(&tier)?;
+    pub fn hour_rarity(&self, habit: &str, how: usize) -> Option<(f64, f64, f64)> {
+        let bins = self.hours.get(habit)?;
         let total: f64 = bins.iter().sum();
         if total <= 0.0 {
             return None;
@@ -396,6 +408,7 @@ mod tests {
             channel: "console",
             actor_prior_events: 5,
             burst_window_secs: 600,
+            automated: false,
         }
     }
 
@@ -472,13 +485,13 @@ mod tests {
             let how = (i % 5) * 24 + 9 + (i % 8);
             b.observe(&obs(1_000_000 + i as i64, how, None), Parts::ALL, 30.0);
         }
-        let (_, total, p_night) = b.hour_rarity(Privilege::Admin, 5 * 24 + 2).unwrap();
+        let (_, total, p_night) = b.hour_rarity("human:admin", 5 * 24 + 2).unwrap();
         assert!((total - 100.0).abs() < 0.1);
         assert!(p_night < 0.02, "{p_night}");
-        let (_, _, p_day) = b.hour_rarity(Privilege::Admin, 24 + 12).unwrap();
+        let (_, _, p_day) = b.hour_rarity("human:admin", 24 + 12).unwrap();
         assert!(p_day > 0.3, "{p_day}");
         // Between two habitual hours is not rare either.
-        let (_, _, p_gap) = b.hour_rarity(Privilege::Admin, 2 * 24 + 8).unwrap();
+        let (_, _, p_gap) = b.hour_rarity("human:admin", 2 * 24 + 8).unwrap();
         assert!(p_gap > 0.05, "{p_gap}");
     }
 }

@@ -3,9 +3,11 @@
 //! numbers behind it. Baselines back off actor → team → department → tenant; a scope speaks only
 //! once it holds `min_evidence` (decayed) observations, so an immature baseline cannot page alone.
 //!
-//! Findings are combined with the Cauchy combination test, which stays valid when detectors are
-//! correlated (they are: a rare grant is often also off-hours). Scoring is a pure function of the
-//! event, the baselines, the recent event log, the context and the configuration.
+//! Findings are combined into one statistic (decades of evidence of the strongest finding, half
+//! of the others', plus the entitlement's stakes), and the statistic becomes a p-value through
+//! the tenant's calibration: the share of its benign events that scored as high (a conformal
+//! p-value, calibrated whatever the correlation between detectors). Scoring is a pure function
+//! of the event, the baselines, the recent event log, the context and the configuration.
 
 use std::collections::HashMap;
 
@@ -31,8 +33,11 @@ pub struct DetectConfig {
     pub finding_p: f64,
     /// Score at or above which a verdict alerts (50 = medium = calibrated p-value 1e-4).
     pub alert_score: u8,
-    /// Benign events the tenant's calibration needs before p-values are calibrated on it.
+    /// Benign events the tenant's calibration needs before p-values are calibrated on it
+    /// (until then the calibration pooled over all tenants is used, once it has that many).
     pub min_calibration: u64,
+    /// Events a tenant must have before its scores join the calibration.
+    pub calibration_warmup: u64,
     /// Until then, the statistic (decades of evidence plus stakes) at which a verdict alerts.
     pub uncalibrated_alert_statistic: f64,
     /// Time zone for actors without a directory time zone (IANA name).
@@ -62,6 +67,7 @@ impl Default for DetectConfig {
             finding_p: 0.05,
             alert_score: 50,
             min_calibration: 500,
+            calibration_warmup: 300,
             uncalibrated_alert_statistic: 3.0,
             tenant_timezone: "UTC".into(),
             burst_window_minutes: 10,
@@ -175,6 +181,9 @@ pub fn enrich<'a>(event: &'a Event, ctx: &'a Context, cfg: &DetectConfig) -> Enr
     }
 }
 
+/// The pseudo-tenant whose scope pools the calibration of all tenants.
+pub const GLOBAL: &str = "*";
+
 /// The scopes an event reads and feeds, with the parts of each it feeds.
 pub fn scopes(e: &Enriched<'_>) -> Vec<(ScopeKey, Parts)> {
     let t = e.event.tenant.as_str();
@@ -186,6 +195,7 @@ pub fn scopes(e: &Enriched<'_>) -> Vec<(ScopeKey, Parts)> {
     };
     let mut out = vec![
         (ScopeKey::tenant(t), Parts::ALL),
+        (ScopeKey::tenant(GLOBAL), only(false, false)),
         (
             ScopeKey::actor(t, &e.actor_key),
             Parts {
@@ -209,6 +219,11 @@ pub fn scopes(e: &Enriched<'_>) -> Vec<(ScopeKey, Parts)> {
     out
 }
 
+/// Automation (service principals, IaC, IdP workflows) keeps its own habits.
+pub fn is_automated(e: &Event) -> bool {
+    e.actor.kind == PrincipalKind::Service
+}
+
 /// Whether an event should feed baselines at all (successful, not a service side effect).
 pub fn learnable(e: &Event) -> bool {
     e.outcome == Outcome::Success && e.channel != "service"
@@ -225,12 +240,14 @@ pub fn learn(
     if !learnable(e.event) {
         return;
     }
-    if let Some(stat) = statistic {
-        baselines
-            .entry(ScopeKey::tenant(&e.event.tenant))
-            .or_default()
-            .calibration
-            .add(stat);
+    // Scores made while the tenant was still young are noise, not the benign distribution.
+    let mature = baselines
+        .get(&ScopeKey::tenant(&e.event.tenant))
+        .is_some_and(|b| b.events.n >= cfg.calibration_warmup);
+    if let (Some(stat), true) = (statistic, mature) {
+        for key in [ScopeKey::tenant(&e.event.tenant), ScopeKey::tenant(GLOBAL)] {
+            baselines.entry(key).or_default().calibration.add(stat);
+        }
     }
     let actor_prior_events = baselines
         .get(&ScopeKey::actor(&e.event.tenant, &e.actor_key))
@@ -243,6 +260,7 @@ pub fn learn(
         channel: &e.event.channel,
         actor_prior_events,
         burst_window_secs: cfg.burst_window_minutes * 60,
+        automated: is_automated(e.event),
     };
     for (key, parts) in scopes(e) {
         baselines
@@ -440,8 +458,10 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
             }
         }
 
-        // --- hour of week, per privilege tier, actor → team → department → tenant.
+        // --- hour of week, per habit (people or automation, privilege tier),
+        // actor → team → department → tenant.
         {
+            let habit_key = crate::baseline::habit(is_automated(event), tier);
             let mut chain = vec![(
                 ScopeKey::actor(tenant, &e.actor_key),
                 "this actor".to_owned(),
@@ -458,10 +478,10 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
             chain.push((ScopeKey::tenant(tenant), "the tenant".into()));
             for (key, name) in &chain {
                 let Some(b) = get(key) else { continue };
-                if b.hours_total(tier) < cfg.min_evidence {
+                if b.hours_total(&habit_key) < cfg.min_evidence {
                     continue;
                 }
-                if let Some((here, total, p)) = b.hour_rarity(tier, e.hour_of_week) {
+                if let Some((here, total, p)) = b.hour_rarity(&habit_key, e.hour_of_week) {
                     if p <= cfg.finding_p && !pim_activation {
                         findings.push(
                             Finding::new(
@@ -640,7 +660,13 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
         }
 
         // --- self-grant.
-        if grant && !pim_activation && tier != Privilege::ReadOnly && event.is_self_change() {
+        // A credential for oneself (an access key, a password) is self-service, not a grant.
+        if grant
+            && !pim_activation
+            && event.action != Action::CreateCredential
+            && tier != Privilege::ReadOnly
+            && event.is_self_change()
+        {
             let admin = tier == Privilege::Admin;
             let mut f = Finding::new(
                 "self_grant",
@@ -692,10 +718,12 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
     // --- context: lower what business data explains; never what must not be explained away.
     apply_context(e, ev.ctx, cfg, &mut findings, &mut notes);
 
-    let calibration = ev
-        .baselines
-        .get(&ScopeKey::tenant(tenant))
-        .map(|b| &b.calibration);
+    // The tenant's own calibration once mature, else the one pooled over all tenants.
+    let calibration = [ScopeKey::tenant(tenant), ScopeKey::tenant(GLOBAL)]
+        .iter()
+        .filter_map(|k| ev.baselines.get(k))
+        .map(|b| &b.calibration)
+        .find(|c| c.n >= cfg.min_calibration);
     combine(e, findings, notes, cfg, calibration)
 }
 
@@ -937,33 +965,6 @@ fn lower(
     }
 }
 
-/// Cauchy combination (Liu & Xie 2020) of the findings' p-values: valid under arbitrary
-/// dependence between detectors, dominated by the strongest evidence.
-pub fn cauchy_combine(ps: &[f64]) -> f64 {
-    if ps.is_empty() {
-        return 1.0;
-    }
-    let w = 1.0 / ps.len() as f64;
-    let t: f64 = ps
-        .iter()
-        .map(|&p| {
-            let p = p.clamp(1e-15, 1.0 - 1e-15);
-            if p < 1e-8 {
-                // tan((0.5 - p)π) ≈ 1/(pπ) for tiny p; avoids precision loss.
-                w / (p * std::f64::consts::PI)
-            } else {
-                w * ((0.5 - p) * std::f64::consts::PI).tan()
-            }
-        })
-        .sum();
-    let p = if t > 1e15 {
-        1.0 / (t * std::f64::consts::PI)
-    } else {
-        0.5 - t.atan() / std::f64::consts::PI
-    };
-    p.clamp(1e-15, 1.0)
-}
-
 /// Score 0–100 from a calibrated p-value: 12.5 points per decade (p = 1e-4 → 50,
 /// p = 1e-6 → 75, p = 1e-8 → 100).
 pub fn score_from_p(p: f64) -> u8 {
@@ -980,13 +981,18 @@ pub fn severity_for(score: u8) -> Severity {
     }
 }
 
-/// The scoring statistic: decades of combined evidence, plus the stakes of the entitlement.
-/// 0 when no detector reported anything.
-pub fn statistic(p_combined: f64, findings: usize, privilege: Privilege) -> f64 {
-    if findings == 0 {
+/// The scoring statistic: decades of evidence of the strongest finding, plus half those of
+/// the others (detectors overlap, so agreement counts, but not in full), plus the stakes of
+/// the entitlement. 0 when no detector reported anything. Its distribution on benign events is
+/// what the calibration turns into a p-value.
+pub fn statistic(ps: &[f64], privilege: Privilege) -> f64 {
+    if ps.is_empty() {
         return 0.0;
     }
-    -p_combined.log10()
+    let mut decades: Vec<f64> = ps.iter().map(|p| -p.max(1e-15).log10()).collect();
+    decades.sort_by(|a, b| b.total_cmp(a));
+    decades[0]
+        + 0.5 * decades[1..].iter().sum::<f64>()
         + match privilege {
             Privilege::Admin => 1.0,
             Privilege::Elevated => 0.5,
@@ -1012,12 +1018,21 @@ fn combine(
 ) -> Verdict {
     let event = e.event;
     let kept: Vec<&Finding> = findings.iter().filter(|f| f.p <= cfg.finding_p).collect();
-    let p_raw = cauchy_combine(&kept.iter().map(|f| f.p).collect::<Vec<_>>());
-    let stat = statistic(p_raw, kept.len(), event.privilege());
+    let ps: Vec<f64> = kept.iter().map(|f| f.p).collect();
+    let stat = statistic(&ps, event.privilege());
     // Calibrated on the tenant's benign events once there are enough of them; before that the
     // statistic itself is the evidence, scaled so `uncalibrated_alert_statistic` scores 50.
     let calibrated =
         calibration.and_then(|c| c.p_value(stat, tie_breaker(&event.id), cfg.min_calibration));
+    // Findings that nothing may discount (a lookalike of the tenant's own domain, an admin
+    // self-grant, a break-glass actor's change) keep their own weight: history that happens to
+    // hold similar scores does not dilute them.
+    let protected = kept
+        .iter()
+        .filter(|f| f.protected)
+        .map(|f| f.p)
+        .fold(1.0, f64::min);
+    let calibrated = calibrated.map(|p| p.min(protected));
     let (p, score) = match calibrated {
         Some(p) => (p, if kept.is_empty() { 0 } else { score_from_p(p) }),
         None => (
@@ -1104,13 +1119,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cauchy_combination_of_one_p_is_that_p() {
-        for p in [0.5, 0.05, 0.001, 1e-9] {
-            let c = cauchy_combine(&[p]);
-            assert!((c - p).abs() / p < 1e-3, "{p} -> {c}");
-        }
-        let both = cauchy_combine(&[0.01, 0.001]);
-        assert!(both < 0.01 && both > 0.001, "{both}");
+    fn the_statistic_counts_the_strongest_finding_in_full_and_the_others_by_half() {
+        assert_eq!(statistic(&[], Privilege::Admin), 0.0);
+        let s = statistic(&[1e-3, 1e-2], Privilege::Standard);
+        assert!((s - 4.0).abs() < 1e-9, "{s}");
+        let admin = statistic(&[1e-3], Privilege::Admin);
+        assert!((admin - 4.0).abs() < 1e-9, "{admin}");
     }
 
     #[test]

@@ -417,7 +417,7 @@ pub fn check_targets(r: &Report) -> Vec<TargetCheck> {
                     "{:.3} vs first-seen {:.3}, static rules {:.3}",
                     c.recall, c.first_seen_recall, c.static_rules_recall
                 ),
-                c.recall >= 2.0 * best || (best == 0.0 && c.recall > 0.0),
+                c.recall > 0.0 && c.recall >= 2.0 * best,
             );
         }
     }
