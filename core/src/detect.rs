@@ -783,7 +783,10 @@ fn email_findings(e: &Enriched<'_>, ctx: &Context) -> Vec<Finding> {
         }
     } else if e.target.is_none() && !ctx.people.is_empty() {
         if let Some((person, d)) = email::nearest_local_part(local, domain, &ctx.people) {
-            out.push(Finding::new(
+            // Rule evidence like a lookalike domain: no baseline rate behind it, and no context
+            // can explain it (the address is not in the directory), so scores of other kinds
+            // in the calibration do not dilute it.
+            let mut f = Finding::new(
                 "email_typo",
                 prior::TYPO,
                 format!(
@@ -795,7 +798,9 @@ fn email_findings(e: &Enriched<'_>, ctx: &Context) -> Vec<Finding> {
                         .map(|n| format!(" {n}'s address"))
                         .unwrap_or_else(|| " a directory address".into())
                 ),
-            ));
+            );
+            f.protected = true;
+            out.push(f);
         }
     }
     out

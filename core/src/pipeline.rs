@@ -258,7 +258,10 @@ impl<S: Store> Pipeline<S> {
             burst_alerted: burst_alerted.as_deref(),
         };
         let mut scored = detect::score(&enriched, &evidence, &self.cfg);
-        let statistic = scored.statistic;
+        // The calibration is the distribution of routine scores: a history event that would have
+        // alerted is learned (history is taken as normal) but stays out of it, as it would had
+        // it been streamed, so backfilled and streamed tenants calibrate alike.
+        let statistic = (!scored.alert).then_some(scored.statistic);
         let verdict = match mode {
             // History is taken as normal: learned whatever it scores, never alerting.
             Mode::Learn => None,
@@ -273,7 +276,7 @@ impl<S: Store> Pipeline<S> {
         // Alerting events stay out of baselines until marked benign.
         let learn = verdict.as_ref().is_none_or(|v| !v.alert) && detect::learnable(event);
         if learn {
-            detect::learn(&enriched, &mut working, &self.cfg, Some(statistic));
+            detect::learn(&enriched, &mut working, &self.cfg, statistic);
         }
         let changed: Vec<(&ScopeKey, &Baseline)> = if learn {
             working.iter().collect()
