@@ -310,7 +310,27 @@ impl Baseline {
 
     /// Decayed weight of the histogram of a tier.
     pub fn hours_total(&self, habit: &str) -> f64 {
-        self.hours.get(habit).map_or(0.0, |b| b.iter().sum())
+        self.habit_bins(habit).map_or(0.0, |b| b.iter().sum())
+    }
+
+    /// The hour-of-week weights of a habit; `human:*` / `service:*` sum every privilege tier.
+    fn habit_bins(&self, habit: &str) -> Option<std::borrow::Cow<'_, [f64]>> {
+        let Some(kind) = habit.strip_suffix(":*") else {
+            return self
+                .hours
+                .get(habit)
+                .map(|b| std::borrow::Cow::Borrowed(&b[..]));
+        };
+        let mut sum: Option<Vec<f64>> = None;
+        for (k, bins) in &self.hours {
+            if k.split_once(':').is_some_and(|(h, _)| h == kind) {
+                let acc = sum.get_or_insert_with(|| vec![0.0; bins.len()]);
+                for (a, w) in acc.iter_mut().zip(bins) {
+                    *a += w;
+                }
+            }
+        }
+        sum.map(std::borrow::Cow::Owned)
     }
 
     /// How unusual an hour of week is for a tier: returns (weight near it, total weight, p).
@@ -319,7 +339,7 @@ impl Baseline {
     /// day, so a habit of 09:00 and 13:00 covers 11:00 but not 02:00. The p-value is the share
     /// of the mass at times at least as rare as this one, counting this event once.
     pub fn hour_rarity(&self, habit: &str, how: usize) -> Option<(f64, f64, f64)> {
-        let bins = self.hours.get(habit)?;
+        let bins = self.habit_bins(habit)?;
         let total: f64 = bins.iter().sum();
         if total <= 0.0 {
             return None;

@@ -476,25 +476,43 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                 chain.push((ScopeKey::actor_department(tenant, d), d.clone()));
             }
             chain.push((ScopeKey::tenant(tenant), "the tenant".into()));
-            for (key, name) in &chain {
-                let Some(b) = get(key) else { continue };
-                if b.hours_total(&habit_key) < cfg.min_evidence {
-                    continue;
-                }
-                if let Some((here, total, p)) = b.hour_rarity(&habit_key, e.hour_of_week) {
+            // The tier's own habit first; where no scope has enough of it (admin grants are
+            // rare), the habit of every tier of the same kind (people or automation).
+            let any_tier = habit_key
+                .split_once(':')
+                .map(|(kind, _)| format!("{kind}:*"))
+                .unwrap_or_default();
+            let tier_label = tier.to_string();
+            let habits = [
+                (habit_key.as_str(), tier_label.as_str()),
+                (any_tier.as_str(), ""),
+            ];
+            let found = habits.iter().find_map(|(h, label)| {
+                chain.iter().find_map(|(key, name)| {
+                    get(key)
+                        .filter(|b| b.hours_total(h) >= cfg.min_evidence)
+                        .map(|b| (b, *h, *label, key, name))
+                })
+            });
+            if let Some((b, habit, label, key, name)) = found {
+                let changes = if label.is_empty() {
+                    "changes".to_owned()
+                } else {
+                    format!("{label} changes")
+                };
+                if let Some((here, total, p)) = b.hour_rarity(habit, e.hour_of_week) {
                     if p <= cfg.finding_p && !pim_activation {
                         findings.push(
                             Finding::new(
                                 "off_hours",
                                 p,
                                 format!(
-                                    "{} at {} ({}); {:.1} of {:.1} {} changes by {name} were made on a {} within 2 hours of that time (weighted, {}-day half-life)",
+                                    "{} at {} ({}); {:.1} of {:.1} {changes} by {name} were made on a {} within 2 hours of that time (weighted, {}-day half-life)",
                                     event.action,
                                     e.local_time.format("%a %H:%M"),
                                     e.tz.name(),
                                     here,
                                     total,
-                                    tier,
                                     if e.hour_of_week / 24 >= 5 { "weekend" } else { "weekday" },
                                     cfg.half_life_days
                                 ),
@@ -503,7 +521,6 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                         );
                     }
                 }
-                break;
             }
         }
 

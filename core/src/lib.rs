@@ -15,6 +15,9 @@ pub mod event;
 pub mod normalize;
 pub mod pipeline;
 pub mod privilege;
+pub mod remediate;
+#[cfg(feature = "aws")]
+pub mod secret;
 pub mod store;
 pub mod verdict;
 pub mod webhook;

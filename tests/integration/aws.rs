@@ -37,14 +37,14 @@ use crate::support::normalizer;
 const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:5000";
 
 /// A runtime and an SDK configuration pointing at moto.
-struct Moto {
-    rt: tokio::runtime::Runtime,
-    config: aws_config::SdkConfig,
+pub(crate) struct Moto {
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) config: aws_config::SdkConfig,
 }
 
 /// moto, or `None` (skip) when it is not reachable and not required.
 #[allow(clippy::print_stderr)]
-fn moto() -> Option<Moto> {
+pub(crate) fn moto() -> Option<Moto> {
     let endpoint =
         std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| DEFAULT_ENDPOINT.to_owned());
     if let Err(why) = reachable(&endpoint) {
@@ -97,7 +97,7 @@ fn reachable(endpoint: &str) -> Result<(), String> {
 }
 
 /// A name no other test (or run against the same moto) uses.
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -112,18 +112,18 @@ fn unique(prefix: &str) -> String {
 
 /// Records the operation of every request sent (one entry per HTTP request, retries included).
 #[derive(Debug, Clone, Default)]
-struct Calls {
+pub(crate) struct Calls {
     ops: Arc<Mutex<Vec<String>>>,
-    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
+    pub(crate) bodies: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 impl Calls {
     /// The operations recorded since the last call.
-    fn take(&self) -> Vec<String> {
+    pub(crate) fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.ops.lock().unwrap())
     }
 
-    fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.ops.lock().unwrap().clear();
         self.bodies.lock().unwrap().clear();
     }
@@ -154,7 +154,7 @@ impl Intercept for Calls {
     }
 }
 
-fn dynamodb(m: &Moto, calls: Option<&Calls>) -> aws_sdk_dynamodb::Client {
+pub(crate) fn dynamodb(m: &Moto, calls: Option<&Calls>) -> aws_sdk_dynamodb::Client {
     let mut conf = aws_sdk_dynamodb::config::Builder::from(&m.config);
     if let Some(c) = calls {
         conf = conf.interceptor(c.clone());
@@ -177,7 +177,7 @@ fn store(m: &Moto, calls: Option<&Calls>) -> DynamoDbStore {
     s
 }
 
-fn t(s: &str) -> DateTime<Utc> {
+pub(crate) fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
@@ -569,7 +569,7 @@ fn alerts_and_the_event_log_read_in_time_order_across_days_and_months() {
 // SNS
 
 /// Form or JSON request bodies: the `Message` parameter of a Publish.
-fn published_message(body: &[u8]) -> Option<String> {
+pub(crate) fn published_message(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
     if text.starts_with('{') {
         let v: Value = serde_json::from_str(text).ok()?;
@@ -600,7 +600,7 @@ fn published_message(body: &[u8]) -> Option<String> {
 }
 
 /// Up to `want` notifications, long-polling at most `polls` times (one second each).
-fn receive(
+pub(crate) fn receive(
     m: &Moto,
     sqs: &aws_sdk_sqs::Client,
     url: &str,

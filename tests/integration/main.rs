@@ -2,4 +2,5 @@ mod aws;
 mod cli;
 mod corpus;
 mod golden;
+mod lambda;
 mod support;

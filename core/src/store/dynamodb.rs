@@ -30,6 +30,12 @@
 //! | dead letter | `DEADLETTER` | `<dedup key>` | `at`, `source`, `reason`, `raw` (cut to 350 KB) | ≤ 400 KB |
 //! | drop counter | `DROPPED` | `<source>` | `n` (UpdateItem ADD) | tiny |
 //! | alert publish claim | `ALERT#<event id>` | `PUBLISH` | `state` pending/sent, `at`; `ttl` 7 days | tiny |
+//! | rebaseline resume checkpoint (`jobs.rs`) | `REBASELINE` | `STATE` | `seq` generation, `b` checkpoint JSON (window, page key, counts) | tiny |
+//! | last finished rebaseline | `REBASELINE` | `LAST` | `now`: the end of its window | tiny |
+//! | rebaseline staged baselines | `REBASELINE#<seq, 10 digits>` | `<scope key>` | `scope`, `z` as baselines | ≤ 400 KB, enforced |
+//! | remediation result (idempotency) | `REMEDIATION#<event id>` | `RESULT#<remedy>` | `state` running/done/failed, `at`, `b` report JSON | ≤ 400 KB, enforced |
+//! | remediation audit entry | `REMEDIATION#<event id>` | `AUDIT#<time, ns>#<n>` | `b` entry JSON (request, plan, each step's outcome) | small |
+//! | remediation hourly counter | `RATE#REMEDIATION` | `<yyyy-mm-ddThh>` | `n` (conditional ADD); `ttl` 2 days | tiny |
 //!
 //! # Per event: one read, one write
 //!
@@ -1582,6 +1588,10 @@ impl PublishGuard for DynamoDbStore {
         }
     }
 }
+
+// The Lambda jobs' items (rebaseline checkpoint, remediation records): see jobs.rs.
+mod jobs;
+pub use jobs::{RebaselineCheckpoint, RemediationStart, RemediationState};
 
 #[cfg(test)]
 mod tests {

@@ -32,6 +32,11 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// Every baseline held, e.g. to seed another store with what was learned here.
+    pub fn all_baselines(&self) -> HashMap<ScopeKey, Baseline> {
+        self.lock().baselines.clone()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves plain data behind; keep going.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())

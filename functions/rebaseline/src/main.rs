@@ -1,0 +1,35 @@
+//! The rebaseline Lambda's entry point: wiring only (see the library for the behaviour).
+
+use std::sync::Arc;
+
+use provguard_core::store::DynamoDbStore;
+use provguard_rebaseline::config::Config;
+use provguard_rebaseline::{Deps, handle};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    let cfg = Config::from_vars(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let core = match &cfg.config_file {
+        Some(path) => provguard_core::Config::load(path)?,
+        None => provguard_core::Config::default(),
+    };
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoDbStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        cfg.table.clone(),
+        tokio::runtime::Handle::current(),
+    );
+    let deps = Deps {
+        store: Arc::new(store),
+        detect: core.detect,
+        window_days: cfg.window_days,
+        page_size: cfg.page_size,
+        reserve: std::time::Duration::from_millis(cfg.reserve_ms),
+        min_interval: chrono::Duration::hours(cfg.min_interval_hours),
+    };
+    tracing::info!(table = %cfg.table, window_days = cfg.window_days, page_size = cfg.page_size, "ready");
+    let deps = &deps;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| handle(deps, event))).await
+}

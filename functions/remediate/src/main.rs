@@ -1,0 +1,48 @@
+//! The remediate Lambda's entry point: wiring only (see the library for the behaviour).
+
+use std::sync::Arc;
+
+use provguard_core::secret;
+use provguard_core::store::DynamoDbStore;
+use provguard_remediate::config::{Config, SECRET_VARS};
+use provguard_remediate::{Deps, Idp, handle};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // Tokens given as ssm:<parameter> are read once, here; never logged.
+    let vars = secret::resolve(
+        &aws_sdk_ssm::Client::new(&sdk),
+        std::env::vars().collect(),
+        |name| SECRET_VARS.contains(&name),
+    )
+    .await?;
+    let cfg = Config::from_vars(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let core = match &cfg.config_file {
+        Some(path) => provguard_core::Config::load(path)?,
+        None => provguard_core::Config::default(),
+    };
+    let rt = tokio::runtime::Handle::current();
+    let deps = Deps {
+        store: Arc::new(DynamoDbStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            cfg.table.clone(),
+            rt.clone(),
+        )),
+        iam: aws_sdk_iam::Client::new(&sdk),
+        rt,
+        idp: Arc::new(Idp::new(
+            cfg.okta.clone(),
+            cfg.entra.clone(),
+            cfg.google.clone(),
+        )),
+        allow: cfg.allow.clone(),
+        max_per_hour: cfg.max_per_hour,
+        break_glass: core.detect.break_glass.clone(),
+        clock: chrono::Utc::now,
+    };
+    tracing::info!(config = ?cfg, "ready");
+    let deps = &deps;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| handle(deps, event))).await
+}
