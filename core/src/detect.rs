@@ -676,6 +676,42 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
             }
         }
 
+        // --- workflow: a privileged grant through a channel the actor never uses for them
+        // (an admin who always grants through the IdP workflow now does it in the console).
+        if grant && tier.is_privileged() && !pim_activation {
+            if let Some(b) = actor_b.as_ref() {
+                let (here, total) = b.channel_share(tier, &event.channel);
+                if total >= cfg.min_evidence {
+                    let p = (here + 1.0) / (total + 1.0);
+                    if p <= cfg.finding_p {
+                        let prefix = format!("{}:", tier.as_str());
+                        let usual = b
+                            .channels
+                            .iter()
+                            .filter_map(|(k, w)| k.strip_prefix(&prefix).map(|c| (c, *w)))
+                            .max_by(|a, b| a.1.total_cmp(&b.1))
+                            .map(|(c, _)| c.to_owned())
+                            .unwrap_or_default();
+                        findings.push(
+                            Finding::new(
+                                "outside_workflow",
+                                p,
+                                format!(
+                                    "{} granted {} ({tier}) through {}; {:.1} of {:.1} of their {tier} grants went that way (usually {usual})",
+                                    event.actor.label(),
+                                    ent_label.as_deref().unwrap_or("access"),
+                                    event.channel,
+                                    here,
+                                    total,
+                                ),
+                            )
+                            .scope(format!("actor:{}", e.actor_key)),
+                        );
+                    }
+                }
+            }
+        }
+
         // --- self-grant.
         // A credential for oneself (an access key, a password) is self-service, not a grant.
         if grant

@@ -561,3 +561,49 @@ fn rebaseline_reproduces_online_learning() {
         assert_eq!(a.entitlements.len(), b.entitlements.len());
     }
 }
+
+#[test]
+fn a_privileged_grant_outside_the_actors_usual_workflow_is_flagged() {
+    let mut org = Org::new(vec![], vec![]);
+    // The admin grants AdministratorAccess only through the provisioning workflow...
+    for k in 0..30u32 {
+        let id = org.next_id();
+        let t = monday(10, 0) - Duration::hours(i64::from(24 * (1 + k % 14) + k % 5));
+        org.learn(ev(
+            &id,
+            t,
+            "grant_role",
+            ADMIN,
+            &format!("eng{}@acme.example", k % 10),
+            Some(("AdministratorAccess", "policy")),
+            "workflow",
+        ));
+    }
+    let grant = |id: &str, channel: &str| {
+        ev(
+            id,
+            monday(11, 0),
+            "grant_role",
+            ADMIN,
+            "eng3@acme.example",
+            Some(("AdministratorAccess", "policy")),
+            channel,
+        )
+    };
+    let usual = org.score(grant("w1", "workflow"));
+    assert!(
+        !usual.reason_codes().contains(&"outside_workflow"),
+        "{usual:#?}"
+    );
+    // ...so one straight from the console stands out, with the counts.
+    let v = org.score(grant("w2", "console"));
+    let r = reason(&v, "outside_workflow");
+    assert!(
+        r.detail
+            .contains("granted AdministratorAccess (admin) through console; 0.0 of")
+            && r.detail.contains("(usually workflow)"),
+        "{}",
+        r.detail
+    );
+    assert_eq!(r.scope.as_deref(), Some("actor:ann.admin@acme.example"));
+}
