@@ -333,6 +333,11 @@ impl Baseline {
         sum.map(std::borrow::Cow::Owned)
     }
 
+    /// The hour-of-week weights of a habit (`human:*` / `service:*`: every tier), if any.
+    pub fn habit_hours(&self, habit: &str) -> Option<Vec<f64>> {
+        self.habit_bins(habit).map(|b| b.into_owned())
+    }
+
     /// How unusual an hour of week is for a tier: returns (weight near it, total weight, p).
     ///
     /// "Near" pools the same kind of day (weekday or weekend) within ±2 hours of the time of
@@ -418,6 +423,38 @@ fn bump(c: &mut Counter, w: f64, t: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hierarchical_hours_let_a_known_habit_speak_and_fill_in_from_the_broader_ones() {
+        // The tenant's people work weekdays 09:00-17:00; one actor, with little history of
+        // their own, works 20:00-22:00 (on call).
+        let mut tenant = vec![0.0; HOURS_PER_WEEK];
+        for day in 0..5 {
+            for h in 9..17 {
+                tenant[day * 24 + h] = 40.0;
+            }
+        }
+        let mut actor = vec![0.0; HOURS_PER_WEEK];
+        for day in 0..5 {
+            actor[day * 24 + 21] = 6.0;
+        }
+        let p = |levels: &[Vec<f64>], day: usize, h: usize| {
+            hierarchical_hour_p(levels, day * 24 + h, 20.0).unwrap()
+        };
+        let both = [tenant.clone(), actor];
+        // 02:00 on a Tuesday is rare for everyone: far below what 1,600 events can show alone.
+        assert!(p(&both, 1, 2) < 1e-3, "{}", p(&both, 1, 2));
+        // The actor's own evenings are their habit, not an anomaly.
+        assert!(p(&both, 1, 21) > 0.05, "{}", p(&both, 1, 21));
+        // Without the actor's history the evening would stand out.
+        assert!(p(std::slice::from_ref(&tenant), 1, 21) < 0.01);
+        // Office hours are never rare.
+        assert!(p(&both, 2, 11) > 0.3);
+        assert_eq!(
+            hierarchical_hour_p(&[vec![0.0; HOURS_PER_WEEK]], 5, 20.0),
+            None
+        );
+    }
 
     fn obs(time: i64, how: usize, ent: Option<&str>) -> Observation<'_> {
         Observation {
@@ -514,4 +551,57 @@ mod tests {
         let (_, _, p_gap) = b.hour_rarity("human:admin", 2 * 24 + 8).unwrap();
         assert!(p_gap > 0.05, "{p_gap}");
     }
+}
+
+/// Hour-of-week weights pooled as [`Baseline::hour_rarity`] pools them: the same kind of day
+/// (weekday or weekend) within ±2 hours of the time of day.
+fn near_week(bins: &[f64]) -> Vec<f64> {
+    let mut hod = [[0.0f64; 24]; 2];
+    for (h, w) in bins.iter().enumerate().take(HOURS_PER_WEEK) {
+        hod[usize::from(h / 24 >= 5)][h % 24] += w;
+    }
+    (0..HOURS_PER_WEEK)
+        .map(|h| {
+            let (kind, hr) = (usize::from(h / 24 >= 5), h % 24);
+            (0..5).map(|k| hod[kind][(hr + 24 + k - 2) % 24]).sum()
+        })
+        .collect()
+}
+
+/// The p-value of an hour of week under a hierarchy of habits, broadest first (e.g. the tenant's
+/// people, then the team, then the actor). Each level's distribution is its own pooled weights
+/// shrunk toward the level before with the weight of `strength` events, the broadest toward
+/// uniform with the weight of one; a level with little history is then mostly its parent, one
+/// with a lot mostly itself, so a person's habits speak when they are known and the team's and
+/// the tenant's fill in the rest. p is the probability mass of the hours at most as likely as
+/// this one. `None` when no level has any weight.
+pub fn hierarchical_hour_p(levels: &[Vec<f64>], how: usize, strength: f64) -> Option<f64> {
+    let mut dist: Option<Vec<f64>> = None;
+    for bins in levels {
+        let n: f64 = bins.iter().sum();
+        let near = near_week(bins);
+        let near_total: f64 = near.iter().sum();
+        let own = |h: usize| {
+            if near_total > 0.0 {
+                near[h] / near_total
+            } else {
+                0.0
+            }
+        };
+        dist = Some(match &dist {
+            None => (0..HOURS_PER_WEEK)
+                .map(|h| (n * own(h) + 1.0 / HOURS_PER_WEEK as f64) / (n + 1.0))
+                .collect(),
+            Some(parent) => (0..HOURS_PER_WEEK)
+                .map(|h| (n * own(h) + strength * parent[h]) / (n + strength))
+                .collect(),
+        });
+    }
+    let dist = dist?;
+    if levels.iter().all(|b| b.iter().sum::<f64>() <= 0.0) {
+        return None;
+    }
+    let here = dist[how % HOURS_PER_WEEK];
+    let p: f64 = dist.iter().filter(|&&m| m <= here * (1.0 + 1e-9)).sum();
+    Some(p.clamp(0.0, 1.0))
 }

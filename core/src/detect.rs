@@ -500,8 +500,24 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                 } else {
                     format!("{label} changes")
                 };
-                if let Some((here, total, p)) = b.hour_rarity(habit, e.hour_of_week) {
-                    if p <= cfg.finding_p && !pim_activation {
+                // The probability of this hour: the kind's habit (all tiers) from the tenant
+                // down to the actor, then the tier's own habit from the tenant down, each level
+                // shrunk toward the one before.
+                let broad_to_narrow: Vec<&ScopeKey> = chain.iter().rev().map(|(k, _)| k).collect();
+                let levels: Vec<Vec<f64>> = [any_tier.as_str(), habit_key.as_str()]
+                    .iter()
+                    .flat_map(|h| {
+                        broad_to_narrow
+                            .iter()
+                            .filter_map(move |k| get(k).and_then(|b| b.habit_hours(h)))
+                    })
+                    .collect();
+                let p_hier =
+                    crate::baseline::hierarchical_hour_p(&levels, e.hour_of_week, cfg.min_evidence);
+                if let Some((here, total, p_own)) = b.hour_rarity(habit, e.hour_of_week) {
+                    let p = p_hier.unwrap_or(p_own);
+                    // Taking access away at an odd hour (clean-ups, leavers) is not the risk.
+                    if p <= cfg.finding_p && !pim_activation && !event.action.is_removal() {
                         findings.push(
                             Finding::new(
                                 "off_hours",

@@ -68,6 +68,18 @@ impl Action {
     }
 
     /// Actions that give a principal access it did not have.
+    /// Changes that take access away (deletion, disabling, revocation, removal, unassignment).
+    pub fn is_removal(self) -> bool {
+        matches!(
+            self,
+            Action::DeleteAccount
+                | Action::DisableAccount
+                | Action::RevokeRole
+                | Action::RemoveFromGroup
+                | Action::UnassignApp
+        )
+    }
+
     pub fn is_grant(self) -> bool {
         matches!(
             self,

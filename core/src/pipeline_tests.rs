@@ -607,3 +607,28 @@ fn a_privileged_grant_outside_the_actors_usual_workflow_is_flagged() {
     );
     assert_eq!(r.scope.as_deref(), Some("actor:ann.admin@acme.example"));
 }
+
+#[test]
+fn taking_access_away_at_night_is_not_off_hours() {
+    let mut org = Org::new(vec![], vec![]);
+    let v = org.score(ev(
+        "r1",
+        monday(2, 10),
+        "remove_from_group",
+        ADMIN,
+        "eng2@acme.example",
+        Some(("eng-all", "group")),
+        "console",
+    ));
+    assert!(!v.reason_codes().contains(&"off_hours"), "{v:#?}");
+    let v = org.score(ev(
+        "r2",
+        monday(2, 20),
+        "add_to_group",
+        ADMIN,
+        "eng2@acme.example",
+        Some(("eng-all", "group")),
+        "console",
+    ));
+    assert!(v.reason_codes().contains(&"off_hours"), "{v:#?}");
+}
