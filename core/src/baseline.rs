@@ -420,6 +420,59 @@ fn bump(c: &mut Counter, w: f64, t: i64) {
     c.last = c.last.max(t);
 }
 
+/// Hour-of-week weights pooled as [`Baseline::hour_rarity`] pools them: the same kind of day
+/// (weekday or weekend) within ±2 hours of the time of day.
+fn near_week(bins: &[f64]) -> Vec<f64> {
+    let mut hod = [[0.0f64; 24]; 2];
+    for (h, w) in bins.iter().enumerate().take(HOURS_PER_WEEK) {
+        hod[usize::from(h / 24 >= 5)][h % 24] += w;
+    }
+    (0..HOURS_PER_WEEK)
+        .map(|h| {
+            let (kind, hr) = (usize::from(h / 24 >= 5), h % 24);
+            (0..5).map(|k| hod[kind][(hr + 24 + k - 2) % 24]).sum()
+        })
+        .collect()
+}
+
+/// The p-value of an hour of week under a hierarchy of habits, broadest first (e.g. the tenant's
+/// people, then the team, then the actor). Each level's distribution is its own pooled weights
+/// shrunk toward the level before with the weight of `strength` events, the broadest toward
+/// uniform with the weight of one; a level with little history is then mostly its parent, one
+/// with a lot mostly itself, so a person's habits speak when they are known and the team's and
+/// the tenant's fill in the rest. p is the probability mass of the hours at most as likely as
+/// this one. `None` when no level has any weight.
+pub fn hierarchical_hour_p(levels: &[Vec<f64>], how: usize, strength: f64) -> Option<f64> {
+    let mut dist: Option<Vec<f64>> = None;
+    for bins in levels {
+        let n: f64 = bins.iter().sum();
+        let near = near_week(bins);
+        let near_total: f64 = near.iter().sum();
+        let own = |h: usize| {
+            if near_total > 0.0 {
+                near[h] / near_total
+            } else {
+                0.0
+            }
+        };
+        dist = Some(match &dist {
+            None => (0..HOURS_PER_WEEK)
+                .map(|h| (n * own(h) + 1.0 / HOURS_PER_WEEK as f64) / (n + 1.0))
+                .collect(),
+            Some(parent) => (0..HOURS_PER_WEEK)
+                .map(|h| (n * own(h) + strength * parent[h]) / (n + strength))
+                .collect(),
+        });
+    }
+    let dist = dist?;
+    if levels.iter().all(|b| b.iter().sum::<f64>() <= 0.0) {
+        return None;
+    }
+    let here = dist[how % HOURS_PER_WEEK];
+    let p: f64 = dist.iter().filter(|&&m| m <= here * (1.0 + 1e-9)).sum();
+    Some(p.clamp(0.0, 1.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,57 +604,4 @@ mod tests {
         let (_, _, p_gap) = b.hour_rarity("human:admin", 2 * 24 + 8).unwrap();
         assert!(p_gap > 0.05, "{p_gap}");
     }
-}
-
-/// Hour-of-week weights pooled as [`Baseline::hour_rarity`] pools them: the same kind of day
-/// (weekday or weekend) within ±2 hours of the time of day.
-fn near_week(bins: &[f64]) -> Vec<f64> {
-    let mut hod = [[0.0f64; 24]; 2];
-    for (h, w) in bins.iter().enumerate().take(HOURS_PER_WEEK) {
-        hod[usize::from(h / 24 >= 5)][h % 24] += w;
-    }
-    (0..HOURS_PER_WEEK)
-        .map(|h| {
-            let (kind, hr) = (usize::from(h / 24 >= 5), h % 24);
-            (0..5).map(|k| hod[kind][(hr + 24 + k - 2) % 24]).sum()
-        })
-        .collect()
-}
-
-/// The p-value of an hour of week under a hierarchy of habits, broadest first (e.g. the tenant's
-/// people, then the team, then the actor). Each level's distribution is its own pooled weights
-/// shrunk toward the level before with the weight of `strength` events, the broadest toward
-/// uniform with the weight of one; a level with little history is then mostly its parent, one
-/// with a lot mostly itself, so a person's habits speak when they are known and the team's and
-/// the tenant's fill in the rest. p is the probability mass of the hours at most as likely as
-/// this one. `None` when no level has any weight.
-pub fn hierarchical_hour_p(levels: &[Vec<f64>], how: usize, strength: f64) -> Option<f64> {
-    let mut dist: Option<Vec<f64>> = None;
-    for bins in levels {
-        let n: f64 = bins.iter().sum();
-        let near = near_week(bins);
-        let near_total: f64 = near.iter().sum();
-        let own = |h: usize| {
-            if near_total > 0.0 {
-                near[h] / near_total
-            } else {
-                0.0
-            }
-        };
-        dist = Some(match &dist {
-            None => (0..HOURS_PER_WEEK)
-                .map(|h| (n * own(h) + 1.0 / HOURS_PER_WEEK as f64) / (n + 1.0))
-                .collect(),
-            Some(parent) => (0..HOURS_PER_WEEK)
-                .map(|h| (n * own(h) + strength * parent[h]) / (n + strength))
-                .collect(),
-        });
-    }
-    let dist = dist?;
-    if levels.iter().all(|b| b.iter().sum::<f64>() <= 0.0) {
-        return None;
-    }
-    let here = dist[how % HOURS_PER_WEEK];
-    let p: f64 = dist.iter().filter(|&&m| m <= here * (1.0 + 1e-9)).sum();
-    Some(p.clamp(0.0, 1.0))
 }

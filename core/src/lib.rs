@@ -27,3 +27,15 @@ pub use event::Event;
 pub use normalize::Normalizer;
 pub use pipeline::{Mode, Pipeline, Stats};
 pub use verdict::Verdict;
+
+/// An error with its sources, `outer: inner: …`, for logs and Lambda error records.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

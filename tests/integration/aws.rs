@@ -599,6 +599,52 @@ pub(crate) fn published_message(body: &[u8]) -> Option<String> {
         .map(|(_, v)| decode(v))
 }
 
+/// A topic with SQS subscribers (`None`: no filter policy) receiving the SNS envelope, as a
+/// deployment wires them.
+pub(crate) fn topic_with_queues(
+    m: &Moto,
+    queues: &[(&'static str, Option<&str>)],
+) -> (String, HashMap<&'static str, String>) {
+    let sns = aws_sdk_sns::Client::new(&m.config);
+    let sqs = aws_sdk_sqs::Client::new(&m.config);
+    let topic =
+        m.rt.block_on(sns.create_topic().name(unique("alerts")).send())
+            .unwrap()
+            .topic_arn
+            .unwrap();
+    let mut urls = HashMap::new();
+    for (name, filter) in queues {
+        let url =
+            m.rt.block_on(sqs.create_queue().queue_name(unique(name)).send())
+                .unwrap()
+                .queue_url
+                .unwrap();
+        let arn =
+            m.rt.block_on(
+                sqs.get_queue_attributes()
+                    .queue_url(&url)
+                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .send(),
+            )
+            .unwrap()
+            .attributes
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+                .clone();
+        let mut sub = sns
+            .subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(arn)
+            .attributes("RawMessageDelivery", "false");
+        if let Some(f) = filter {
+            sub = sub.attributes("FilterPolicy", *f);
+        }
+        m.rt.block_on(sub.send()).unwrap();
+        urls.insert(*name, url);
+    }
+    (topic, urls)
+}
+
 /// Up to `want` notifications, long-polling at most `polls` times (one second each).
 pub(crate) fn receive(
     m: &Moto,
@@ -639,44 +685,13 @@ fn sns_fans_out_by_severity_and_publishes_each_alert_once() {
             .build(),
     );
     let sqs = aws_sdk_sqs::Client::new(&m.config);
-    let topic =
-        m.rt.block_on(sns.create_topic().name(unique("alerts")).send())
-            .unwrap()
-            .topic_arn
-            .unwrap();
-    let mut queues = HashMap::new();
-    for (name, filter) in [
-        ("all", None),
-        ("paging", Some(r#"{"severity":["high","critical"]}"#)),
-    ] {
-        let url =
-            m.rt.block_on(sqs.create_queue().queue_name(unique(name)).send())
-                .unwrap()
-                .queue_url
-                .unwrap();
-        let arn =
-            m.rt.block_on(
-                sqs.get_queue_attributes()
-                    .queue_url(&url)
-                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .send(),
-            )
-            .unwrap()
-            .attributes
-            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-                .clone();
-        let mut sub = sns
-            .subscribe()
-            .topic_arn(&topic)
-            .protocol("sqs")
-            .endpoint(arn)
-            .attributes("RawMessageDelivery", "false");
-        if let Some(f) = filter {
-            sub = sub.attributes("FilterPolicy", f);
-        }
-        m.rt.block_on(sub.send()).unwrap();
-        queues.insert(name, url);
-    }
+    let (topic, queues) = topic_with_queues(
+        &m,
+        &[
+            ("all", None),
+            ("paging", Some(r#"{"severity":["high","critical"]}"#)),
+        ],
+    );
 
     let sink = SnsSink::new(sns, topic, m.rt.handle().clone(), &guard);
     let hi_event = conformance::event(

@@ -8,7 +8,6 @@
 //! `1`; the `cargo lambda` test is skipped when it is not installed unless
 //! `PROVGUARD_REQUIRE_CARGO_LAMBDA=1` (as `scripts/test` sets it after installing it).
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::process::CommandExt as _;
 use std::sync::{Arc, Mutex};
@@ -32,7 +31,9 @@ use provguard_remediate::config::{Entra, Google, Okta};
 use provguard_remediate::{Idp, Report, Status, StepOutcome};
 use serde_json::{Value, json};
 
-use crate::aws::{Calls, Moto, dynamodb, moto, published_message, receive, t, unique};
+use crate::aws::{
+    Calls, Moto, dynamodb, moto, published_message, receive, t, topic_with_queues, unique,
+};
 use crate::support::{normalizer, root};
 
 /// The demo organisation's CloudTrail history ends here.
@@ -121,50 +122,6 @@ fn seed_demo_baselines(a: &Aws) {
         .unwrap();
     assert!(stats.events > 400 && stats.dead_lettered == 0, "{stats:?}");
     s.replace_baselines(&p.store().all_baselines()).unwrap();
-}
-
-/// A topic with SQS subscribers (`None`: no filter policy), as the template wires them.
-fn topic_with_queues(
-    a: &Aws,
-    queues: &[(&'static str, Option<&str>)],
-) -> (String, HashMap<&'static str, String>) {
-    let sns = aws_sdk_sns::Client::new(&a.m.config);
-    let sqs = aws_sdk_sqs::Client::new(&a.m.config);
-    let topic = a
-        .block_on(sns.create_topic().name(unique("alerts")).send())
-        .unwrap()
-        .topic_arn
-        .unwrap();
-    let mut urls = HashMap::new();
-    for (name, filter) in queues {
-        let url = a
-            .block_on(sqs.create_queue().queue_name(unique(name)).send())
-            .unwrap()
-            .queue_url
-            .unwrap();
-        let arn = a
-            .block_on(
-                sqs.get_queue_attributes()
-                    .queue_url(&url)
-                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .send(),
-            )
-            .unwrap()
-            .attributes
-            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-            .clone();
-        let mut sub = sns
-            .subscribe()
-            .topic_arn(&topic)
-            .protocol("sqs")
-            .endpoint(arn);
-        if let Some(f) = filter {
-            sub = sub.attributes("FilterPolicy", *f);
-        }
-        a.block_on(sub.send()).unwrap();
-        urls.insert(*name, url);
-    }
-    (topic, urls)
 }
 
 /// Captures what the ingest function writes as EMF metrics.
@@ -290,7 +247,7 @@ fn an_admin_grant_at_2am_alerts_once_reaches_the_paging_queue_and_is_reverted() 
     let Some(a) = Aws::new() else { return };
     seed_demo_baselines(&a);
     let (topic, queues) = topic_with_queues(
-        &a,
+        &a.m,
         &[
             ("all", None),
             ("paging", Some(r#"{"severity":["high","critical"]}"#)),
@@ -519,7 +476,7 @@ fn an_admin_grant_at_2am_alerts_once_reaches_the_paging_queue_and_is_reverted() 
 fn webhooks_reach_the_pipeline_through_the_function_url_with_their_handshakes() {
     let Some(a) = Aws::new() else { return };
     a.store().import_context(&demo_context()).unwrap();
-    let (topic, _) = topic_with_queues(&a, &[]);
+    let (topic, _) = topic_with_queues(&a.m, &[]);
     let calls = Calls::default();
     let secrets = WebhookSecrets::from_vars([
         ("PROVGUARD_OKTA_SECRET", "demo-okta-hook-secret"),
@@ -901,7 +858,7 @@ fn the_ingest_binary_answers_under_cargo_lambda_watch() {
         return;
     }
     seed_demo_baselines(&a);
-    let (topic, queues) = topic_with_queues(&a, &[("all", None)]);
+    let (topic, queues) = topic_with_queues(&a.m, &[("all", None)]);
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()

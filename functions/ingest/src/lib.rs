@@ -36,6 +36,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use provguard_core::alert::{AlertError, AlertSink, PublishOutcome};
+use provguard_core::error_chain as chain;
 use provguard_core::normalize::{Normalized, split_input};
 use provguard_core::store::{DynamoDbStore, StoreError, VerdictStore};
 use provguard_core::verdict::Severity;
@@ -115,18 +116,6 @@ impl Error {
             Error::Join(_) => "Internal",
         }
     }
-}
-
-/// The error chain, for the Lambda error record and the log.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 impl From<Error> for Diagnostic {

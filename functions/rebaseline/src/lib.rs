@@ -24,6 +24,7 @@ use chrono::{DateTime, Duration, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use provguard_core::baseline::{Baseline, ScopeKey};
 use provguard_core::detect::{self, DetectConfig};
+use provguard_core::error_chain as chain;
 use provguard_core::store::dynamodb::RebaselineCheckpoint;
 use provguard_core::store::{BaselineStore, ContextStore, DynamoDbStore, StoreError};
 use serde::{Deserialize, Serialize};
@@ -77,17 +78,6 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error("the blocking task failed")]
     Join(#[from] tokio::task::JoinError),
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 impl From<Error> for Diagnostic {

@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use provguard_core::error_chain as chain;
 use provguard_core::remediate::{self, HttpCall, IamCall, Plan, Provider, Remedy, Step};
 use provguard_core::store::dynamodb::{RemediationStart, RemediationState};
 use provguard_core::store::{DynamoDbStore, EventStore, StoreError};
@@ -144,17 +145,6 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error("the blocking task failed")]
     Join(#[from] tokio::task::JoinError),
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 impl From<Error> for Diagnostic {
