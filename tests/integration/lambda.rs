@@ -930,7 +930,7 @@ fn the_ingest_binary_answers_under_cargo_lambda_watch() {
     let payload =
         std::fs::read(root().join("samples/invoke/eventbridge-attach-admin-2am.json")).unwrap();
     let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(std::time::Duration::from_secs(300)))
+        .timeout_global(Some(std::time::Duration::from_secs(900)))
         .http_status_as_error(false)
         .build()
         .new_agent();

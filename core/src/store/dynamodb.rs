@@ -549,6 +549,20 @@ impl DynamoDbStore {
         &self.table
     }
 
+    /// Writes one item unconditionally (insert or replace).
+    fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.rt
+            .block_on(
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .send(),
+            )
+            .map_err(sdk("PutItem"))?;
+        Ok(())
+    }
+
     fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
         let out = self
             .rt

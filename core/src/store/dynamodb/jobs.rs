@@ -268,16 +268,7 @@ impl DynamoDbStore {
         item.insert("at".into(), num(at.timestamp()));
         item.insert("b".into(), s(serde_json::to_string(report)?));
         check_item(|| format!("the remediation report of {event_id}"), &item)?;
-        self.rt
-            .block_on(
-                self.client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .send(),
-            )
-            .map_err(sdk("PutItem"))?;
-        Ok(())
+        self.put(item)
     }
 
     /// Appends one entry to the remediation audit trail of `event_id` (every request and every
@@ -300,16 +291,7 @@ impl DynamoDbStore {
         );
         item.insert("b".into(), s(serde_json::to_string(entry)?));
         check_item(|| format!("a remediation audit entry of {event_id}"), &item)?;
-        self.rt
-            .block_on(
-                self.client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .send(),
-            )
-            .map_err(sdk("PutItem"))?;
-        Ok(())
+        self.put(item)
     }
 
     /// The remediation audit trail of `event_id`, oldest first.
