@@ -223,10 +223,7 @@ fn init_logging(verbose: u8) {
 }
 
 fn load_config(path: Option<&Path>) -> Result<Config> {
-    Ok(match path {
-        Some(p) => Config::load(p)?,
-        None => Config::default(),
-    })
+    Ok(Config::load_optional(path)?)
 }
 
 /// Compiles the bundled programs plus configured and command-line mappings.

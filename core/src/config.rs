@@ -100,6 +100,11 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The file's configuration, or the defaults when no file is given.
+    pub fn load_optional(path: Option<&Path>) -> Result<Self, ConfigError> {
+        path.map_or_else(|| Ok(Self::default()), Self::load)
+    }
+
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),

@@ -11,10 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let vars: Vec<(String, String)> = std::env::vars().collect();
     let cfg = Config::from_vars(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    let core = match &cfg.config_file {
-        Some(path) => provguard_core::Config::load(path)?,
-        None => provguard_core::Config::default(),
-    };
+    let core = provguard_core::Config::load_optional(cfg.config_file.as_deref())?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoDbStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),

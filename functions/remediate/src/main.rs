@@ -19,10 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     )
     .await?;
     let cfg = Config::from_vars(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    let core = match &cfg.config_file {
-        Some(path) => provguard_core::Config::load(path)?,
-        None => provguard_core::Config::default(),
-    };
+    let core = provguard_core::Config::load_optional(cfg.config_file.as_deref())?;
     let rt = tokio::runtime::Handle::current();
     let deps = Deps {
         store: Arc::new(DynamoDbStore::new(

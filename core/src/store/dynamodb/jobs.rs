@@ -162,15 +162,7 @@ impl DynamoDbStore {
         }
         let mut last = key("REBASELINE", "LAST");
         last.insert("now".into(), s(ts(now)));
-        self.rt
-            .block_on(
-                self.client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(last))
-                    .send(),
-            )
-            .map_err(sdk("PutItem"))?;
+        self.put(last)?;
         Ok(true)
     }
 
