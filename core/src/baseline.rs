@@ -154,6 +154,70 @@ pub struct Counter {
     pub n: u64,
     pub first: i64,
     pub last: i64,
+    /// Grants whose target's department was known (tenant scope).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub placed: u64,
+    /// Distinct target departments the entitlement has reached (tenant scope).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub departments: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// How often something happened out of a number of chances: decayed weights with the raw
+/// counts beside them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    pub hits: f64,
+    pub total: f64,
+    pub n_hits: u64,
+    pub n: u64,
+}
+
+impl Rate {
+    pub fn add(&mut self, hit: bool, w: f64) {
+        self.total += w;
+        self.n += 1;
+        if hit {
+            self.hits += w;
+            self.n_hits += 1;
+        }
+    }
+
+    fn scale(&mut self, f: f64) {
+        self.hits *= f;
+        self.total *= f;
+    }
+
+    /// The estimated chance of a hit (Jeffreys-style: half a hit in one extra chance).
+    pub fn p(&self) -> f64 {
+        (self.hits + 0.5) / (self.total + 1.0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+}
+
+/// The bucket of the spread table for an entitlement that has reached `departments` departments
+/// in `placed` grants: `d1`..`d4+` by departments, then `n1`, `n2-3`, `n4-7`, `n8-15`, `n16+`.
+pub fn spread_bucket(departments: u64, placed: u64) -> String {
+    let d = match departments {
+        0 | 1 => "d1",
+        2 => "d2",
+        3 => "d3",
+        _ => "d4+",
+    };
+    let n = match placed {
+        0 | 1 => "n1",
+        2..=3 => "n2-3",
+        4..=7 => "n4-7",
+        8..=15 => "n8-15",
+        _ => "n16+",
+    };
+    format!("{d}:{n}")
 }
 
 /// What one event contributes to a scope.
@@ -232,6 +296,14 @@ pub struct Baseline {
     /// Actors seen exactly once (tenant scope), for Good–Turing estimates of novelty.
     #[serde(default)]
     pub actors_once: u64,
+    /// How often a grant took an entitlement to a department it had never reached, per
+    /// [`spread_bucket`] of the entitlement's reach before it (tenant scope): an entitlement
+    /// that stays in one department is rarely granted outside it, one granted everywhere often.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub spread: BTreeMap<String, Rate>,
+    /// Privileged grants made without an approval on file (tenant scope).
+    #[serde(default, skip_serializing_if = "Rate::is_empty")]
+    pub unapproved: Rate,
 }
 
 /// Decay factor for `dt` seconds at the given half-life.
@@ -267,6 +339,15 @@ impl Baseline {
         for w in self.channels.values_mut() {
             *w *= f;
         }
+        for r in self.spread.values_mut() {
+            r.scale(f);
+        }
+        self.unapproved.scale(f);
+    }
+
+    /// The weight, at `t_ref`, of an observation made at `t`.
+    pub fn weight_of(&self, t: i64, half_life_days: f64) -> f64 {
+        decay(self.t_ref - t, half_life_days)
     }
 
     /// Adds one event. An event older than `t_ref` (out of order) is added with its own decay.
@@ -397,6 +478,19 @@ impl Baseline {
             total,
             (singletons as f64 + 1.0) / (total as f64 + 2.0),
         ))
+    }
+
+    /// The share of this scope's changes made at a privilege tier (people and automation),
+    /// smoothed by one.
+    pub fn tier_share(&self, tier: Privilege) -> f64 {
+        let suffix = format!(":{}", tier.as_str());
+        let here: f64 = self
+            .hours
+            .iter()
+            .filter(|(k, _)| k.ends_with(&suffix))
+            .map(|(_, bins)| bins.iter().sum::<f64>())
+            .sum();
+        ((here + 1.0) / (self.events.w + 2.0)).min(1.0)
     }
 
     /// Good–Turing estimate for a never-granted entitlement.

@@ -16,7 +16,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::{Baseline, Calibration, Observation, Parts, ScopeKey};
-use crate::context::{Context, Person};
+use crate::context::{Approval, Context, Person};
 use crate::email;
 use crate::event::{Action, Event, EventSummary, Outcome, PrincipalKind, Privilege};
 use crate::verdict::{ContextNote, Reason, Severity, Verdict};
@@ -57,6 +57,10 @@ pub struct DetectConfig {
     pub break_glass: Vec<String>,
     /// Days of event history attached to alerts.
     pub history_days: i64,
+    /// A tenant whose share of privileged grants without an approval is at most this (once
+    /// `min_evidence` of them are seen) runs an approval workflow: a grant that skips it is a
+    /// breach of practice, scored as rule evidence.
+    pub approval_policy_miss_rate: f64,
 }
 
 impl Default for DetectConfig {
@@ -78,6 +82,7 @@ impl Default for DetectConfig {
             onboarding_days_after: 30,
             break_glass: Vec::new(),
             history_days: 30,
+            approval_policy_miss_rate: 0.01,
         }
     }
 }
@@ -96,6 +101,9 @@ impl DetectConfig {
         if self.finding_p.is_nan() || self.finding_p <= 0.0 || self.finding_p >= 1.0 {
             return Err("finding_p must be between 0 and 1".into());
         }
+        if !(0.0..1.0).contains(&self.approval_policy_miss_rate) {
+            return Err("approval_policy_miss_rate must be at least 0 and below 1".into());
+        }
         Ok(())
     }
 
@@ -108,6 +116,7 @@ impl DetectConfig {
 /// statistic, and the tenant's calibration turns the statistic into a p-value.
 mod prior {
     pub const MISSING_APPROVAL: f64 = 1e-3;
+    pub const MISSING_APPROVAL_POLICY: f64 = 1e-4;
     pub const LOOKALIKE: f64 = 1e-6;
     pub const TYPO: f64 = 1e-5;
     pub const EXTERNAL: f64 = 1e-3;
@@ -133,6 +142,11 @@ pub struct Enriched<'a> {
     pub local_time: DateTime<Tz>,
     pub hour_of_week: usize,
     pub entitlement_key: Option<String>,
+    /// Whether the event is a privileged grant that the approval workflow covers (successful,
+    /// not a just-in-time activation or a service side effect).
+    pub needs_approval: bool,
+    /// The approval on file for it, if any.
+    pub approval: Option<&'a Approval>,
 }
 
 pub fn enrich<'a>(event: &'a Event, ctx: &'a Context, cfg: &DetectConfig) -> Enriched<'a> {
@@ -160,6 +174,29 @@ pub fn enrich<'a>(event: &'a Event, ctx: &'a Context, cfg: &DetectConfig) -> Enr
         .as_ref()
         .filter(|_| event.action.is_grant())
         .map(|e| e.key());
+    let needs_approval = event.action.is_grant()
+        && event.outcome == Outcome::Success
+        && event.privilege().is_privileged()
+        && event.channel != "pim"
+        && event.channel != "service";
+    let approval = if needs_approval {
+        let mut target_ids: Vec<&str> = [&event.target.email, &event.target.id, &event.target.name]
+            .into_iter()
+            .filter_map(|s| s.as_deref())
+            .collect();
+        if let Some(p) = target {
+            target_ids.push(&p.email);
+        }
+        let ent_ids: Vec<&str> = event
+            .entitlement
+            .iter()
+            .flat_map(|x| [x.name.as_deref(), x.id.as_deref()])
+            .flatten()
+            .collect();
+        ctx.approval_for(&target_ids, &ent_ids, event.time)
+    } else {
+        None
+    };
     Enriched {
         event,
         actor,
@@ -178,6 +215,8 @@ pub fn enrich<'a>(event: &'a Event, ctx: &'a Context, cfg: &DetectConfig) -> Enr
         local_time,
         hour_of_week,
         entitlement_key,
+        needs_approval,
+        approval,
     }
 }
 
@@ -249,6 +288,22 @@ pub fn learn(
             baselines.entry(key).or_default().calibration.add(stat);
         }
     }
+    // Before this event: has its entitlement reached the target's department, and how far had
+    // it spread (for the tenant's spread table)?
+    let tenant_key = ScopeKey::tenant(&e.event.tenant);
+    let spread = match (&e.entitlement_key, &e.target_department) {
+        (Some(ek), Some(d)) => {
+            let dept = baselines.get(&ScopeKey::target_department(&e.event.tenant, d));
+            let mature = dept.is_some_and(|b| b.grants.w >= cfg.min_evidence);
+            let new_here = !dept.is_some_and(|b| b.entitlements.contains_key(ek));
+            let (departments, placed) = baselines
+                .get(&tenant_key)
+                .and_then(|b| b.entitlements.get(ek))
+                .map_or((0, 0), |c| (c.departments, c.placed));
+            Some((ek, new_here, mature, departments, placed))
+        }
+        _ => None,
+    };
     let actor_prior_events = baselines
         .get(&ScopeKey::actor(&e.event.tenant, &e.actor_key))
         .map_or(0, |b| b.events.n);
@@ -267,6 +322,37 @@ pub fn learn(
             .entry(key)
             .or_default()
             .observe(&obs, parts, cfg.half_life_days);
+    }
+    // The tenant's spread table and approval record, pooled over all tenants as well (a small
+    // tenant, one identity provider of several, borrows the organisation's).
+    let unapproved = e.approval.is_none() && e.event.approval_ref.is_none();
+    for key in [tenant_key, ScopeKey::tenant(GLOBAL)] {
+        let Some(tb) = baselines.get_mut(&key) else {
+            continue;
+        };
+        let w = tb.weight_of(obs.time, cfg.half_life_days);
+        if let Some((_, new_here, mature, departments, placed)) = spread {
+            if mature && placed > 0 {
+                tb.spread
+                    .entry(crate::baseline::spread_bucket(departments, placed))
+                    .or_default()
+                    .add(new_here, w);
+            }
+        }
+        if e.needs_approval {
+            tb.unapproved.add(unapproved, w);
+        }
+    }
+    if let Some((ek, new_here, ..)) = spread {
+        if let Some(c) = baselines
+            .get_mut(&ScopeKey::tenant(&e.event.tenant))
+            .and_then(|b| b.entitlements.get_mut(ek))
+        {
+            c.placed += 1;
+            if new_here {
+                c.departments += 1;
+            }
+        }
     }
 }
 
@@ -355,8 +441,55 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
             effect: "lowered".into(),
         });
     } else {
+        // --- an entitlement reaching a department it never reached before, judged by how often
+        // entitlements of its reach (departments, grants) spread in this tenant: one that stays
+        // with Finance seldom goes to Sales, one granted everywhere often reaches a new team.
+        let mut spread_judged = false;
+        if let (true, Some(ek), Some(label), Some(d)) =
+            (grant, &e.entitlement_key, &ent_label, &e.target_department)
+        {
+            let dept_b = get(&ScopeKey::target_department(tenant, d))
+                .filter(|b| b.grants.w >= cfg.min_evidence);
+            let tenant_b = get(&ScopeKey::tenant(tenant));
+            if let (Some(db), Some(tb)) = (dept_b, tenant_b) {
+                let reach = tb.entitlements.get(ek).filter(|c| c.placed > 0);
+                if let (false, Some(c)) = (db.entitlements.contains_key(ek), reach) {
+                    let bucket = crate::baseline::spread_bucket(c.departments, c.placed);
+                    let pooled = get(&ScopeKey::tenant(GLOBAL));
+                    let rate = [Some(&tb), pooled.as_ref()]
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|b| b.spread.get(&bucket))
+                        .find(|r| r.total >= cfg.min_evidence);
+                    if let Some(r) = rate {
+                        spread_judged = true;
+                        let p = r.p();
+                        if p <= cfg.finding_p {
+                            let reached = match c.departments {
+                                1 => "one other department".to_owned(),
+                                n => format!("{n} other departments"),
+                            };
+                            findings.push(
+                                Finding::new(
+                                    "rare_entitlement_for_department",
+                                    p,
+                                    format!(
+                                        "{label} had gone to {reached} in {} grants and never to {d} ({} grants to {d}); in this tenant an entitlement that far spread reached a new department in {} of {} grants",
+                                        c.placed, db.grants.n, r.n_hits, r.n
+                                    ),
+                                )
+                                .scope(human_scope(&ScopeKey::target_department(tenant, d))),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+
         // --- entitlement rarity for the target's team/department, backing off to the tenant.
-        if let (true, Some(ek), Some(label)) = (grant, &e.entitlement_key, &ent_label) {
+        if let (true, false, Some(ek), Some(label)) =
+            (grant, spread_judged, &e.entitlement_key, &ent_label)
+        {
             let mut chain: Vec<(ScopeKey, String)> = Vec::new();
             if let Some(team) = &e.target_team {
                 chain.push((
@@ -546,17 +679,34 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
         if consequential {
             match actor_b.as_ref() {
                 None => {
-                    if let Some((singles, total, p)) = get(&ScopeKey::tenant(tenant))
-                        .filter(|b| b.events.w >= cfg.min_evidence)
-                        .and_then(|b| b.new_principal_probability())
+                    let tb =
+                        get(&ScopeKey::tenant(tenant)).filter(|b| b.events.w >= cfg.min_evidence);
+                    if let Some((singles, total, p_new)) =
+                        tb.as_ref().and_then(|b| b.new_principal_probability())
                     {
+                        // A newcomer whose first change is privileged: as rare as newcomers
+                        // times the share of privileged changes (newcomers do no more of them
+                        // than anyone, so this errs high).
+                        let (p, stakes) = match tb.as_ref() {
+                            Some(b) if tier.is_privileged() => {
+                                let share = b.tier_share(tier);
+                                (
+                                    p_new * share,
+                                    format!(
+                                        "; {:.1}% of changes here are {tier} grants",
+                                        100.0 * share
+                                    ),
+                                )
+                            }
+                            _ => (p_new, String::new()),
+                        };
                         if p <= cfg.finding_p {
                             findings.push(
                                 Finding::new(
                                     "new_actor",
                                     p,
                                     format!(
-                                        "{} has never made a provisioning change here before; {singles} of {total} past changes came from a one-time actor",
+                                        "{} has never made a provisioning change here before; {singles} of {total} past changes came from a one-time actor{stakes}",
                                         event.actor.label()
                                     ),
                                 )
@@ -641,22 +791,8 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
         }
 
         // --- approval workflow.
-        if grant && tier.is_privileged() && !pim_activation {
-            let mut target_ids: Vec<&str> =
-                [&event.target.email, &event.target.id, &event.target.name]
-                    .into_iter()
-                    .filter_map(|s| s.as_deref())
-                    .collect();
-            if let Some(p) = e.target {
-                target_ids.push(&p.email);
-            }
-            let ent = event.entitlement.as_ref();
-            let ent_ids: Vec<&str> = ent
-                .into_iter()
-                .flat_map(|x| [x.name.as_deref(), x.id.as_deref()])
-                .flatten()
-                .collect();
-            match ev.ctx.approval_for(&target_ids, &ent_ids, event.time) {
+        if e.needs_approval {
+            match e.approval {
                 Some(a) => notes.push(ContextNote {
                     kind: "approval".into(),
                     detail: format!(
@@ -677,15 +813,19 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                             effect: "lowered".into(),
                         });
                     } else if !ev.ctx.approvals.is_empty() {
-                        findings.push(Finding::new(
-                            "missing_approval",
-                            prior::MISSING_APPROVAL,
-                            format!(
-                                "no approval on file for {} to receive {} ({} approvals loaded)",
-                                event.target.label(),
-                                ent_label.as_deref().unwrap_or("this entitlement"),
-                                ev.ctx.approvals.len()
-                            ),
+                        // The tenant's record once it has enough privileged grants, else the
+                        // one pooled over all tenants.
+                        let record = [ScopeKey::tenant(tenant), ScopeKey::tenant(GLOBAL)]
+                            .iter()
+                            .filter_map(|k| ev.baselines.get(k))
+                            .map(|b| at(b, t, cfg).unapproved)
+                            .find(|r| r.n as f64 >= cfg.min_evidence);
+                        findings.push(missing_approval(
+                            e,
+                            record,
+                            ent_label.as_deref(),
+                            ev.ctx.approvals.len(),
+                            cfg,
                         ));
                     }
                 }
@@ -794,6 +934,53 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
         .map(|b| &b.calibration)
         .find(|c| c.n >= cfg.min_calibration);
     combine(e, findings, notes, cfg, calibration)
+}
+
+/// A privileged grant with no approval on file. Where the tenant's workflow is established
+/// (`min_evidence` privileged grants seen, at most `approval_policy_miss_rate` of them
+/// unapproved) it is a breach of the tenant's own practice: rule evidence that history does not
+/// dilute. Otherwise its p-value is the tenant's share of unapproved privileged grants, or the
+/// prior while there is too little history to tell. Privileged grants are few and the practice
+/// is stable, so this counts grants in the baseline window rather than decayed weights.
+fn missing_approval(
+    e: &Enriched<'_>,
+    history: Option<crate::baseline::Rate>,
+    entitlement: Option<&str>,
+    loaded: usize,
+    cfg: &DetectConfig,
+) -> Finding {
+    let event = e.event;
+    let what = format!(
+        "no approval on file for {} to receive {} ({loaded} approvals loaded)",
+        event.target.label(),
+        entitlement.unwrap_or("this entitlement"),
+    );
+    // Privileged grants are few and the practice is stable: the gate counts them, not their
+    // decayed weight.
+    match history.filter(|r| r.n as f64 >= cfg.min_evidence) {
+        Some(r) if r.n_hits as f64 <= cfg.approval_policy_miss_rate * r.n as f64 => {
+            let mut f = Finding::new(
+                "missing_approval",
+                prior::MISSING_APPROVAL_POLICY,
+                format!(
+                    "{what}; {} of {} privileged grants before it had one, so the approval workflow is the norm here",
+                    r.n - r.n_hits,
+                    r.n
+                ),
+            );
+            f.protected = true;
+            f
+        }
+        Some(r) => Finding::new(
+            "missing_approval",
+            (r.n_hits as f64 + 0.5) / (r.n as f64 + 1.0),
+            format!(
+                "{what}; {} of {} privileged grants before it had none either",
+                r.n_hits, r.n
+            ),
+        ),
+        None => Finding::new("missing_approval", prior::MISSING_APPROVAL, what),
+    }
 }
 
 fn email_findings(e: &Enriched<'_>, ctx: &Context) -> Vec<Finding> {

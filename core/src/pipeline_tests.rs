@@ -632,3 +632,88 @@ fn taking_access_away_at_night_is_not_off_hours() {
     ));
     assert!(v.reason_codes().contains(&"off_hours"), "{v:#?}");
 }
+
+/// Learns `n` Admin grants of `AdministratorAccess` to Engineering people on the Mondays before
+/// 2026-04-06, the first `approved` of them with an approval on file.
+fn org_with_privileged_history(n: u32, approved: u32) -> Org {
+    let approvals = (0..approved)
+        .map(|i| Approval {
+            ticket: format!("SEC-{i}"),
+            target: format!("eng{}@acme.example", i % 10),
+            entitlement: "AdministratorAccess".into(),
+            approved_by: Some("ciso@acme.example".into()),
+            approved_at: Some(monday(8, 0) - Duration::days(7 * (i as i64 + 1))),
+            expires_at: Some(monday(8, 0) - Duration::days(7 * i as i64 + 6)),
+        })
+        .collect();
+    let mut org = Org::new(approvals, vec![]);
+    for i in 0..n {
+        let id = org.next_id();
+        org.learn(ev(
+            &id,
+            monday(10, 0) - Duration::days(7 * (i as i64 + 1)),
+            "grant_role",
+            ADMIN,
+            &format!("eng{}@acme.example", i % 10),
+            Some(("AdministratorAccess", "policy")),
+            "console",
+        ));
+    }
+    org
+}
+
+#[test]
+fn skipping_an_established_approval_workflow_alerts_on_its_own() {
+    let grant = |id: &str| {
+        ev(
+            id,
+            monday(10, 30),
+            "grant_role",
+            ADMIN,
+            "eng3@acme.example",
+            Some(("AdministratorAccess", "policy")),
+            "console",
+        )
+    };
+    // Every privileged grant before had an approval: skipping it breaks the tenant's practice.
+    let mut org = org_with_privileged_history(24, 24);
+    let v = org.score(grant("m1"));
+    let r = reason(&v, "missing_approval");
+    assert!(
+        r.detail
+            .contains("24 of 24 privileged grants before it had one"),
+        "{}",
+        r.detail
+    );
+    assert!(v.alert, "{v:#?}");
+
+    // Where most privileged grants go without one, a missing approval is no news.
+    let mut org = org_with_privileged_history(24, 4);
+    let v = org.score(grant("m2"));
+    assert!(!v.reason_codes().contains(&"missing_approval"), "{v:#?}");
+    assert!(!v.alert, "{v:#?}");
+}
+
+#[test]
+fn a_group_that_never_left_its_department_is_flagged_when_it_does() {
+    let mut org = Org::new(vec![], vec![]);
+    // eng-all went to Engineering 120 times and never anywhere else.
+    let v = org.score(ev(
+        "s1",
+        monday(11, 10),
+        "add_to_group",
+        HELPDESK,
+        "sales4@acme.example",
+        Some(("eng-all", "group")),
+        "console",
+    ));
+    let r = reason(&v, "rare_entitlement_for_department");
+    assert!(
+        r.detail.starts_with(
+            "eng-all had gone to one other department in 120 grants and never to Sales"
+        ),
+        "{}",
+        r.detail
+    );
+    assert!(r.p_value < 0.01, "{r:?}");
+}
