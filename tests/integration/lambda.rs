@@ -10,8 +10,12 @@
 
 use std::io::Write;
 use std::os::unix::process::CommandExt as _;
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 use lambda_runtime::{Context, LambdaEvent};
 use provguard_core::alert::SnsSink;
 use provguard_core::context;
@@ -48,6 +52,72 @@ struct Aws {
     m: Moto,
     ddb: aws_sdk_dynamodb::Client,
     table: String,
+    /// What each function's clients called.
+    called: Functions,
+}
+
+/// The AWS actions each function's clients called during a test, checked against what the
+/// function declares (`AWS_ACTIONS`) and what infra/template.yaml grants it.
+#[derive(Debug, Default)]
+struct Functions {
+    ingest: Called,
+    rebaseline: Called,
+    remediate: Called,
+}
+
+/// The IAM actions of the requests a client sent (`dynamodb:PutItem`, `iam:DetachUserPolicy`).
+#[derive(Debug, Clone, Default)]
+struct Called(Arc<Mutex<BTreeSet<String>>>);
+
+#[derive(Debug)]
+struct Recorder {
+    service: &'static str,
+    called: Called,
+}
+
+impl Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "provguard-tests-actions"
+    }
+
+    fn read_before_transmit(
+        &self,
+        ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let req = ctx.request();
+        // JSON protocols name the operation in a header, query protocols in the form body.
+        let op = match req.headers().get("x-amz-target") {
+            Some(target) => target.rsplit('.').next().unwrap_or(target).to_owned(),
+            None => req
+                .body()
+                .bytes()
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .and_then(|form| form.split('&').find_map(|kv| kv.strip_prefix("Action=")))
+                .unwrap_or("?")
+                .to_owned(),
+        };
+        self.called
+            .0
+            .lock()
+            .unwrap()
+            .insert(format!("{}:{op}", self.service));
+        Ok(())
+    }
+}
+
+impl Called {
+    fn recorder(&self, service: &'static str) -> Recorder {
+        Recorder {
+            service,
+            called: self.clone(),
+        }
+    }
+
+    fn actions(&self) -> BTreeSet<String> {
+        self.0.lock().unwrap().clone()
+    }
 }
 
 impl Aws {
@@ -56,7 +126,12 @@ impl Aws {
         let ddb = dynamodb(&m, None);
         let table = unique("table");
         assert!(m.rt.block_on(create_table(&ddb, &table)).unwrap());
-        Some(Aws { m, ddb, table })
+        Some(Aws {
+            m,
+            ddb,
+            table,
+            called: Functions::default(),
+        })
     }
 
     /// A store on the table (the functions each hold their own).
@@ -66,6 +141,49 @@ impl Aws {
             self.table.clone(),
             self.m.rt.handle().clone(),
         )
+    }
+
+    /// A store on the table whose calls are recorded as a function's.
+    fn store_of(&self, function: &Called) -> DynamoDbStore {
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&self.m.config)
+                .interceptor(function.recorder("dynamodb"))
+                .build(),
+        );
+        DynamoDbStore::new(client, self.table.clone(), self.m.rt.handle().clone())
+    }
+
+    /// Every action a function called is one it declares and the template grants it.
+    fn assert_least_privilege(&self) {
+        for (logical_id, declared, called) in [
+            (
+                "IngestFunction",
+                provguard_ingest::AWS_ACTIONS,
+                &self.called.ingest,
+            ),
+            (
+                "RebaselineFunction",
+                provguard_rebaseline::AWS_ACTIONS,
+                &self.called.rebaseline,
+            ),
+            (
+                "RemediateFunction",
+                provguard_remediate::AWS_ACTIONS,
+                &self.called.remediate,
+            ),
+        ] {
+            let granted = crate::infra::Template::load().code_actions(logical_id);
+            for action in called.actions() {
+                assert!(
+                    declared.contains(&action.as_str()),
+                    "{logical_id} called {action}, which its AWS_ACTIONS does not declare"
+                );
+                assert!(
+                    granted.contains(&action),
+                    "{logical_id} called {action}, which infra/template.yaml does not grant it"
+                );
+            }
+        }
     }
 
     fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
@@ -158,10 +276,21 @@ fn ingest_deps(
     let sns = aws_sdk_sns::Client::from_conf(
         aws_sdk_sns::config::Builder::from(&a.m.config)
             .interceptor(calls.clone())
+            .interceptor(a.called.ingest.recorder("sns"))
             .build(),
     );
-    let sink = SnsSink::new(sns, topic, a.m.rt.handle().clone(), a.store());
-    let pipeline = Pipeline::new(a.store(), normalizer(), DetectConfig::default()).unwrap();
+    let sink = SnsSink::new(
+        sns,
+        topic,
+        a.m.rt.handle().clone(),
+        a.store_of(&a.called.ingest),
+    );
+    let pipeline = Pipeline::new(
+        a.store_of(&a.called.ingest),
+        normalizer(),
+        DetectConfig::default(),
+    )
+    .unwrap();
     let metrics = Buffer::default();
     let deps =
         IngestDeps::new(pipeline, Arc::new(sink), secrets).with_metrics(Emf::new(metrics.clone()));
@@ -213,8 +342,12 @@ fn http(r: IngestResponse) -> (i64, Value) {
 
 fn remediate_deps(a: &Aws, allow: &[&str], idp: Idp) -> provguard_remediate::Deps {
     provguard_remediate::Deps {
-        store: Arc::new(a.store()),
-        iam: aws_sdk_iam::Client::new(&a.m.config),
+        store: Arc::new(a.store_of(&a.called.remediate)),
+        iam: aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&a.m.config)
+                .interceptor(a.called.remediate.recorder("iam"))
+                .build(),
+        ),
         rt: a.m.rt.handle().clone(),
         idp: Arc::new(idp),
         allow: allow.iter().map(|s| (*s).to_owned()).collect(),
@@ -470,10 +603,11 @@ fn an_admin_grant_at_2am_alerts_once_reaches_the_paging_queue_and_is_reverted() 
             .iter()
             .all(|e| e.requested_by.as_deref() == Some("secops@acmerocket.example"))
     );
+    a.assert_least_privilege();
 }
 
 #[test]
-fn webhooks_reach_the_pipeline_through_the_function_url_with_their_handshakes() {
+fn webhooks_reach_the_pipeline_through_the_function_url_and_http_api_with_their_handshakes() {
     let Some(a) = Aws::new() else { return };
     a.store().import_context(&demo_context()).unwrap();
     let (topic, _) = topic_with_queues(&a.m, &[]);
@@ -531,6 +665,22 @@ fn webhooks_reach_the_pipeline_through_the_function_url_with_their_handshakes() 
         "{body}"
     );
 
+    // A delivery through the HTTP API infra/template.yaml puts in front of the function
+    // (payload format 2.0 on an `ANY /{proxy+}` route): handled the same way.
+    let (status, body) = http(ingest(&a, &deps, invoke_sample("http-api-okta-hook.json")));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["events"].as_u64(), body["verdicts"].as_u64()),
+        (Some(1), Some(1)),
+        "{body}"
+    );
+    let e = a
+        .store()
+        .event("8f7e6d5c-b8aa-11f1-9c3d-2e1f0a9b8c7d")
+        .unwrap()
+        .expect("the event is stored");
+    assert_eq!(e.target.email.as_deref(), Some("li.wei@acmerocket.example"));
+
     // Microsoft Graph's subscription validation echoes the token as text.
     let graph = json!({
         "version": "2.0", "rawPath": "/entra", "rawQueryString": "validationToken=Validation%3A+abc",
@@ -552,6 +702,7 @@ fn webhooks_reach_the_pipeline_through_the_function_url_with_their_handshakes() 
     let dl = provguard_core::store::DeadLetterStore::dead_letters(&a.store()).unwrap();
     assert_eq!(dl.len(), 1);
     assert!(dl[0].raw.contains("hello"), "{dl:?}");
+    a.assert_least_privilege();
 }
 
 /// What the local identity-provider server saw: method, path, Authorization, body.
@@ -752,6 +903,7 @@ fn identity_provider_grants_are_reverted_through_their_apis() {
         }
     }
     drop(server);
+    a.assert_least_privilege();
 }
 
 #[test]
@@ -772,7 +924,7 @@ fn rebaseline_pages_through_the_log_pauses_near_its_deadline_and_resumes() {
         .unwrap();
     assert!(stats.events > 100, "{stats:?}");
     let deps = provguard_rebaseline::Deps {
-        store: Arc::new(a.store()),
+        store: Arc::new(a.store_of(&a.called.rebaseline)),
         detect: DetectConfig::default(),
         window_days: 180,
         page_size: 40,
@@ -832,6 +984,7 @@ fn rebaseline_pages_through_the_log_pauses_near_its_deadline_and_resumes() {
         provguard_rebaseline::Status::UpToDate,
         "{idle:?}"
     );
+    a.assert_least_privilege();
 }
 
 /// Runs the built ingest binary under `cargo lambda watch` (the Lambda runtime API emulator) and

@@ -21,6 +21,9 @@ pub mod vars {
     pub const AUTO_REMEDIATE: &str = "PROVGUARD_AUTO_REMEDIATE";
     /// Name or ARN of the remediate function (required with `PROVGUARD_AUTO_REMEDIATE`).
     pub const REMEDIATE_FUNCTION: &str = "PROVGUARD_REMEDIATE_FUNCTION";
+
+    /// All of the above.
+    pub const ALL: &[&str] = &[TABLE, TOPIC_ARN, CONFIG, AUTO_REMEDIATE, REMEDIATE_FUNCTION];
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -22,6 +22,24 @@
 pub mod config;
 pub mod metrics;
 
+/// The AWS actions this function's code calls: DynamoDB (the pipeline's reads and commits,
+/// publish claims, dead letters), SNS (alerts), SSM (webhook secrets given as `ssm:` references,
+/// at cold start) and Lambda (starting a remediation when automatic remediation is on).
+/// infra/template.yaml grants exactly these (and what the Lambda service itself needs for the
+/// dead-letter queue and the encrypted topic); the integration tests check both.
+pub const AWS_ACTIONS: &[&str] = &[
+    "dynamodb:BatchGetItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:TransactWriteItems",
+    "dynamodb:UpdateItem",
+    "lambda:InvokeFunction",
+    "sns:Publish",
+    "ssm:GetParameter",
+];
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};

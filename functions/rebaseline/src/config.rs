@@ -17,6 +17,16 @@ pub mod vars {
     pub const RESERVE_MS: &str = "PROVGUARD_REBASELINE_RESERVE_MS";
     /// Hours after a finished run before a new one starts (default 20).
     pub const MIN_INTERVAL_HOURS: &str = "PROVGUARD_REBASELINE_MIN_INTERVAL_HOURS";
+
+    /// All of the above.
+    pub const ALL: &[&str] = &[
+        TABLE,
+        CONFIG,
+        WINDOW_DAYS,
+        PAGE_SIZE,
+        RESERVE_MS,
+        MIN_INTERVAL_HOURS,
+    ];
 }
 
 pub const DEFAULT_WINDOW_DAYS: i64 = 180;

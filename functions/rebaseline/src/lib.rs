@@ -17,6 +17,19 @@
 
 pub mod config;
 
+/// The AWS actions this function's code calls, all on its DynamoDB table: paging through the
+/// event log, reading the context and the old calibration, replacing the baselines (batched
+/// writes and deletes), and the checkpoint and last-run items. infra/template.yaml grants exactly these (and what the Lambda
+/// service itself needs for the dead-letter queue); the integration tests check both.
+pub const AWS_ACTIONS: &[&str] = &[
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+];
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -33,6 +33,23 @@ pub mod vars {
     /// An OAuth access token with the Admin SDK directory scopes (`ssm:` allowed; refreshed
     /// outside provguard).
     pub const GOOGLE_TOKEN: &str = "PROVGUARD_GOOGLE_ACCESS_TOKEN";
+
+    /// All of the above.
+    pub const ALL: &[&str] = &[
+        TABLE,
+        CONFIG,
+        ALLOW,
+        MAX_PER_HOUR,
+        OKTA_URL,
+        OKTA_TOKEN,
+        GRAPH_URL,
+        ENTRA_LOGIN_URL,
+        ENTRA_TENANT,
+        ENTRA_CLIENT_ID,
+        ENTRA_CLIENT_SECRET,
+        GOOGLE_URL,
+        GOOGLE_TOKEN,
+    ];
 }
 
 pub const DEFAULT_MAX_PER_HOUR: u32 = 10;

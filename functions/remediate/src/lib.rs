@@ -27,6 +27,27 @@
 
 pub mod config;
 
+/// The AWS actions this function's code calls: DynamoDB (the alert and its event, remediation
+/// records and audit, the hourly counter), SSM (identity-provider tokens given as `ssm:`
+/// references, at cold start) and the IAM revocations it can carry out. infra/template.yaml
+/// grants exactly these (and what the Lambda service itself needs for the dead-letter queue);
+/// the integration tests check both.
+pub const AWS_ACTIONS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "iam:DeleteLoginProfile",
+    "iam:DeleteRolePolicy",
+    "iam:DeleteUserPolicy",
+    "iam:DetachGroupPolicy",
+    "iam:DetachRolePolicy",
+    "iam:DetachUserPolicy",
+    "iam:ListAccessKeys",
+    "iam:RemoveUserFromGroup",
+    "iam:UpdateAccessKey",
+    "ssm:GetParameter",
+];
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
