@@ -56,8 +56,8 @@ enum Command {
     },
     /// Recompute baselines from the stored event log.
     Rebaseline {
-        #[arg(long)]
-        state: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
         /// End of the rolling window (RFC 3339); default: now.
         #[arg(long)]
         now: Option<DateTime<Utc>>,
@@ -67,8 +67,8 @@ enum Command {
     },
     /// List alerts from the audit trail (JSON lines).
     Alerts {
-        #[arg(long)]
-        state: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
         /// Only alerts for events at or after this time (RFC 3339).
         #[arg(long)]
         since: Option<DateTime<Utc>>,
@@ -78,8 +78,8 @@ enum Command {
     },
     /// Explain one event's verdict: reasons, context and its event history.
     Explain {
-        #[arg(long)]
-        state: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
         event_id: String,
         /// Print the verdict as JSON.
         #[arg(long)]
@@ -100,8 +100,8 @@ enum Command {
     },
     /// Mark a verdict benign or malicious; a benign alert then joins the baselines.
     Feedback {
-        #[arg(long)]
-        state: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
         event_id: String,
         #[arg(value_enum)]
         label: FeedbackLabel,
@@ -146,8 +146,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// List dead-lettered records with their reasons (JSON lines), for inspection or replay.
     DeadLetters {
-        #[arg(long)]
-        state: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
     },
 }
 
@@ -161,8 +161,8 @@ enum FeedbackLabel {
 enum ContextCmd {
     /// Import context files; each given kind replaces what the state held.
     Import {
-        #[arg(long)]
-        state: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
         #[arg(long)]
         directory: Option<PathBuf>,
         #[arg(long)]
@@ -174,11 +174,108 @@ enum ContextCmd {
     },
 }
 
-#[derive(Debug, Args)]
-struct InputArgs {
+/// Where the state lives: a local SQLite file, or a deployed stack's DynamoDB table.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+struct StateArgs {
     /// State file (SQLite); created if missing.
     #[arg(long)]
-    state: PathBuf,
+    state: Option<PathBuf>,
+    /// A deployed stack's DynamoDB table (its TableName output) instead of a state file, reached
+    /// with the credentials and region of the environment (AWS_PROFILE, AWS_REGION, …).
+    #[cfg(feature = "aws")]
+    #[arg(long, value_name = "TABLE")]
+    dynamodb_table: Option<String>,
+}
+
+impl StateArgs {
+    fn describe(&self) -> String {
+        #[cfg(feature = "aws")]
+        if let Some(t) = &self.dynamodb_table {
+            return format!("DynamoDB table {t}");
+        }
+        self.state
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The flags that name this state again, for hints printed to the user.
+    fn flag(&self) -> String {
+        #[cfg(feature = "aws")]
+        if let Some(t) = &self.dynamodb_table {
+            return format!("--dynamodb-table {t}");
+        }
+        format!(
+            "--state {}",
+            self.state
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// An opened state.
+enum Opened {
+    Sqlite(SqliteStore),
+    #[cfg(feature = "aws")]
+    DynamoDb(provguard_core::store::DynamoDbStore),
+}
+
+fn open(state: &StateArgs) -> Result<Opened> {
+    #[cfg(feature = "aws")]
+    if let Some(table) = &state.dynamodb_table {
+        return Ok(Opened::DynamoDb(open_table(table)?));
+    }
+    match &state.state {
+        Some(path) => Ok(Opened::Sqlite(open_store(path)?)),
+        None => bail!("give --state FILE or --dynamodb-table TABLE"),
+    }
+}
+
+/// The DynamoDB store on `table`, its calls run on a runtime that lives as long as the process.
+#[cfg(feature = "aws")]
+fn open_table(table: &str) -> Result<provguard_core::store::DynamoDbStore> {
+    use std::sync::OnceLock;
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    let rt = match RT.get() {
+        Some(rt) => rt,
+        None => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("cannot start the AWS client runtime")?;
+            RT.get_or_init(|| rt)
+        }
+    };
+    let sdk = rt.block_on(aws_config::load_defaults(
+        aws_config::BehaviorVersion::latest(),
+    ));
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    Ok(provguard_core::store::DynamoDbStore::new(
+        client,
+        table,
+        rt.handle().clone(),
+    ))
+}
+
+/// Runs `$body` with `$s` bound to the opened store, whichever kind it is.
+macro_rules! on_store {
+    ($state:expr, |$s:ident| $body:expr) => {
+        match open($state)? {
+            Opened::Sqlite($s) => $body,
+            #[cfg(feature = "aws")]
+            Opened::DynamoDb($s) => $body,
+        }
+    };
+}
+
+#[derive(Debug, Args)]
+struct InputArgs {
+    #[command(flatten)]
+    state: StateArgs,
     /// Normalizer to use instead of detecting the source from each event's shape.
     #[arg(long)]
     source: Option<String>,
@@ -332,15 +429,36 @@ fn run_input(cli_config: Option<&Path>, input: &InputArgs, mode: Mode) -> Result
     let normalizer = build_normalizer(&cfg, &input.mappings)?;
     check_source(&normalizer, input.source.as_deref())?;
     let inputs = read_inputs(&input.files)?;
-    let store = open_store(&input.state)?;
-    let mut pipeline = Pipeline::new(store, normalizer, cfg.detect.clone())?;
+    let stats = on_store!(&input.state, |store| {
+        let pipeline = Pipeline::new(store, normalizer, cfg.detect.clone())?;
+        feed(pipeline, input, &inputs, mode)?
+    });
+    let mut stderr = std::io::stderr().lock();
+    writeln!(stderr, "{}", summary(&stats))?;
+    if stats.dead_lettered > 0 {
+        writeln!(
+            stderr,
+            "dead-lettered records are kept with their reasons: provguard dead-letters {}",
+            input.state.flag()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the inputs through the pipeline, verdicts to stdout as JSON lines.
+fn feed<S: provguard_core::store::Store>(
+    mut pipeline: Pipeline<S>,
+    input: &InputArgs,
+    inputs: &[(String, Vec<u8>)],
+    mode: Mode,
+) -> Result<Stats> {
     let now = input.now.unwrap_or_else(Utc::now);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut write_err: Option<std::io::Error> = None;
     let mut stats = Stats::default();
     let pb = progress(inputs.len());
-    for (name, bytes) in &inputs {
+    for (name, bytes) in inputs {
         pb.set_message(name.clone());
         let pieces = split_input(bytes);
         pb.inc_length(pieces.len() as u64);
@@ -365,16 +483,7 @@ fn run_input(cli_config: Option<&Path>, input: &InputArgs, mode: Mode) -> Result
         }
     }
     out.flush().ok();
-    let mut stderr = std::io::stderr().lock();
-    writeln!(stderr, "{}", summary(&stats))?;
-    if stats.dead_lettered > 0 {
-        writeln!(
-            stderr,
-            "dead-lettered records are kept with their reasons: provguard dead-letters --state {}",
-            input.state.display()
-        )?;
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(stats)
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -403,8 +512,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 change_windows.as_deref(),
                 domains.as_deref(),
             )?;
-            let store = open_store(&state)?;
-            store.import_context(&import)?;
+            on_store!(&state, |store| store.import_context(&import)?);
             let mut stderr = std::io::stderr().lock();
             writeln!(stderr, "{}", describe_import(&import))?;
             Ok(ExitCode::SUCCESS)
@@ -421,9 +529,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let cfg = load_config(config)?;
             let normalizer = build_normalizer(&cfg, &[])?;
-            let mut pipeline = Pipeline::new(open_store(&state)?, normalizer, cfg.detect)?;
             let now = now.unwrap_or_else(Utc::now);
-            let (used, left_out, scopes) = pipeline.rebaseline(now, window_days)?;
+            let (used, left_out, scopes) = on_store!(&state, |store| {
+                Pipeline::new(store, normalizer, cfg.detect)?.rebaseline(now, window_days)?
+            });
             let mut stderr = std::io::stderr().lock();
             writeln!(
                 stderr,
@@ -437,8 +546,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             since,
             table: as_table,
         } => {
-            let store = open_store(&state)?;
-            let alerts = store.alerts(since)?;
+            let alerts = on_store!(&state, |store| store.alerts(since)?);
             let mut out = std::io::stdout().lock();
             if as_table {
                 writeln!(out, "{}", table::alerts(&alerts))?;
@@ -454,14 +562,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             event_id,
             json,
         } => {
-            let store = open_store(&state)?;
-            let Some(v) = store.verdict(&event_id)? else {
-                if store.has_event(&event_id)? {
-                    bail!("event {event_id} was learned from history and has no verdict");
-                }
-                bail!("no event {event_id} in {}", state.display());
-            };
-            let event = store.event(&event_id)?;
+            let (v, event) = on_store!(&state, |store| {
+                let Some(v) = store.verdict(&event_id)? else {
+                    if store.has_event(&event_id)? {
+                        bail!("event {event_id} was learned from history and has no verdict");
+                    }
+                    bail!("no event {event_id} in {}", state.describe());
+                };
+                (v, store.event(&event_id)?)
+            });
             let mut out = std::io::stdout().lock();
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
@@ -484,13 +593,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let cfg = load_config(config)?;
             let normalizer = build_normalizer(&cfg, &[])?;
-            let mut pipeline = Pipeline::new(open_store(&state)?, normalizer, cfg.detect)?;
             let fb = match label {
                 FeedbackLabel::Benign => provguard_core::verdict::Feedback::Benign,
                 FeedbackLabel::Malicious => provguard_core::verdict::Feedback::Malicious,
             };
-            if !pipeline.feedback(&event_id, fb, note.as_deref(), Utc::now())? {
-                bail!("no verdict for event {event_id} in {}", state.display());
+            let found = on_store!(&state, |store| {
+                Pipeline::new(store, normalizer, cfg.detect)?.feedback(
+                    &event_id,
+                    fb,
+                    note.as_deref(),
+                    Utc::now(),
+                )?
+            });
+            if !found {
+                bail!("no verdict for event {event_id} in {}", state.describe());
             }
             let mut stderr = std::io::stderr().lock();
             writeln!(stderr, "recorded: {event_id} is {}", fb.as_str())?;
@@ -514,9 +630,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::DeadLetters { state } => {
-            let store = open_store(&state)?;
+            let dead = on_store!(&state, |store| store.dead_letters()?);
             let mut out = std::io::stdout().lock();
-            for d in store.dead_letters()? {
+            for d in dead {
                 writeln!(out, "{}", serde_json::to_string(&d)?)?;
             }
             Ok(ExitCode::SUCCESS)

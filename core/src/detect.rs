@@ -118,6 +118,7 @@ mod prior {
     pub const MISSING_APPROVAL: f64 = 1e-3;
     pub const MISSING_APPROVAL_POLICY: f64 = 1e-4;
     pub const LOOKALIKE: f64 = 1e-6;
+    pub const COMBO_LOOKALIKE: f64 = 1e-5;
     pub const TYPO: f64 = 1e-5;
     pub const EXTERNAL: f64 = 1e-3;
     pub const SELF_GRANT_ADMIN: f64 = 1e-5;
@@ -1002,12 +1003,17 @@ fn email_findings(e: &Enriched<'_>, ctx: &Context) -> Vec<Finding> {
     }
     if !ctx.is_own_domain(domain) {
         if let Some(l) = email::lookalike(domain, &ctx.domains) {
+            // A brand name with a word added may be a sister company not listed as the
+            // tenant's own: weaker than an imitation of the domain itself.
+            let p = match l {
+                email::Lookalike::Combo { .. } => prior::COMBO_LOOKALIKE,
+                _ => prior::LOOKALIKE,
+            };
             let mut f = Finding::new(
                 "email_lookalike_domain",
-                prior::LOOKALIKE,
-                format!("{addr}: {} ", l.explain()),
+                p,
+                format!("new account {addr} uses {domain}, {}", l.explain()),
             );
-            f.detail = format!("new account {addr} uses {domain}, {}", l.explain());
             f.protected = true;
             out.push(f);
         } else if let Some(p) = e.target.filter(|p| {

@@ -19,6 +19,8 @@ pub enum Lookalike {
     },
     /// Carries the own domain as a prefix of a foreign one (`acme.com.evil.io`).
     Embeds { own: String },
+    /// The own name with a word added (`acme-sso.com`, `login-acme.com`, `acmesupport.com`).
+    Combo { own: String, added: String },
 }
 
 impl Lookalike {
@@ -46,6 +48,9 @@ impl Lookalike {
             ),
             Lookalike::Embeds { own } => {
                 format!("which embeds the tenant's domain {own} in a foreign domain")
+            }
+            Lookalike::Combo { own, added } => {
+                format!("which is the name of the tenant's domain {own} with `{added}` added")
             }
         }
     }
@@ -118,6 +123,32 @@ pub fn lookalike(domain: &str, own: &[String]) -> Option<Lookalike> {
                 distance: d,
             });
         }
+        // Combosquatting: the own name as one word of the registered name, or glued to another
+        // word (a name short enough to occur by chance inside others is left alone).
+        let own_label = own_name.rsplit('.').next().unwrap_or(own_name);
+        let label = name.rsplit('.').next().unwrap_or(name);
+        if own_label.len() >= 4 && label != own_label {
+            let added = if label.split('-').any(|w| w == own_label) {
+                Some(
+                    label
+                        .split('-')
+                        .filter(|w| *w != own_label)
+                        .collect::<Vec<_>>()
+                        .join("-"),
+                )
+            } else if own_label.len() >= 6 {
+                label
+                    .strip_prefix(own_label)
+                    .or_else(|| label.strip_suffix(own_label))
+                    .filter(|rest| rest.len() >= 2)
+                    .map(str::to_owned)
+            } else {
+                None
+            };
+            if let Some(added) = added.filter(|a| !a.is_empty()) {
+                return Some(Lookalike::Combo { own: o, added });
+            }
+        }
     }
     None
 }
@@ -182,6 +213,28 @@ mod tests {
         ));
         assert_eq!(lookalike("gmail.com", &own()), None);
         assert_eq!(lookalike("acmecorp.com", &own()), None);
+    }
+
+    #[test]
+    fn finds_the_own_name_with_a_word_added() {
+        for (domain, added) in [
+            ("acmecorp-sso.com", "sso"),
+            ("login-acmecorp.net", "login"),
+            ("acmecorpsupport.com", "support"),
+            ("mail.it-acmecorp.io", "it"),
+        ] {
+            assert_eq!(
+                lookalike(domain, &own()),
+                Some(Lookalike::Combo {
+                    own: "acmecorp.com".into(),
+                    added: added.into()
+                }),
+                "{domain}"
+            );
+        }
+        // Other brands that merely contain a short own name are not lookalikes.
+        assert_eq!(lookalike("acmeworks.com", &["acme.com".to_owned()]), None);
+        assert_eq!(lookalike("bigacmecorpus.org", &own()), None);
     }
 
     #[test]

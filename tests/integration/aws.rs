@@ -827,3 +827,103 @@ fn publish_claims_expire_in_a_week_and_stale_ones_are_taken_over() {
     .unwrap();
     assert_eq!(s.claim("c2").unwrap(), Claim::Granted);
 }
+
+/// `provguard … --dynamodb-table` runs the same pipeline as `--state`: the demo's context, part of
+/// its CloudTrail history learned (moto copies the whole table on every transaction, so a long
+/// history would only be slow), its replay day scored — the same verdicts and alerts on the table
+/// as in a SQLite file; explain and feedback work on it too.
+#[test]
+fn the_cli_on_a_dynamodb_table_gives_what_it_gives_on_a_state_file() {
+    let Some(m) = moto() else { return };
+    let client = dynamodb(&m, None);
+    let table = unique("cli");
+    assert!(m.rt.block_on(create_table(&client, &table)).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let endpoint =
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| DEFAULT_ENDPOINT.to_owned());
+    let demo = crate::support::root().join("samples/demo");
+    let history = dir.path().join("history.json");
+    {
+        let mut gz = flate2::read::GzDecoder::new(
+            std::fs::File::open(demo.join("history/cloudtrail.json.gz")).unwrap(),
+        );
+        let mut log: Value = serde_json::from_reader(&mut gz).unwrap();
+        let records = log["Records"].as_array_mut().unwrap();
+        let keep = records.len().saturating_sub(120);
+        records.drain(..keep);
+        std::fs::write(&history, serde_json::to_vec(&log).unwrap()).unwrap();
+    }
+    let history = history.to_str().unwrap();
+    // `args` with the target's flags after the subcommand's words.
+    let run = |words: &[&str], target: &[&str], args: &[&str]| -> String {
+        let out = crate::support::provguard()
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .current_dir(&demo)
+            .args(words)
+            .args(target)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{words:?} {target:?} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let on_table = ["--dynamodb-table", table.as_str()];
+    let on_file = ["--state", db.to_str().unwrap()];
+    let mut outputs = Vec::new();
+    for target in [&on_file[..], &on_table[..]] {
+        run(
+            &["context", "import"],
+            target,
+            &[
+                "--directory",
+                "context/directory.csv",
+                "--approvals",
+                "context/approvals.jsonl",
+                "--change-windows",
+                "context/change_windows.jsonl",
+                "--domains",
+                "context/domains.txt",
+            ],
+        );
+        run(&["learn"], target, &[history]);
+        let verdicts = run(
+            &["ingest"],
+            target,
+            &["--now", "2026-11-03T12:00:00Z", "replay/day.jsonl"],
+        );
+        let alerts = run(&["alerts"], target, &[]);
+        outputs.push((verdicts, alerts));
+    }
+    let (file, on_dynamodb) = (&outputs[0], &outputs[1]);
+    assert!(file.0.lines().count() > 50, "{}", file.0);
+    assert_eq!(
+        file.0, on_dynamodb.0,
+        "verdicts differ between the file and the table"
+    );
+    assert!(file.1.lines().count() > 0, "the replay day alerts");
+    assert_eq!(
+        file.1, on_dynamodb.1,
+        "alerts differ between the file and the table"
+    );
+
+    let first: Value = serde_json::from_str(on_dynamodb.1.lines().next().unwrap()).unwrap();
+    let id = first["event_id"].as_str().unwrap();
+    let explained = run(&["explain"], &on_table, &[id]);
+    assert!(explained.contains(id), "{explained}");
+    run(
+        &["feedback"],
+        &on_table,
+        &[id, "benign", "--note", "known change"],
+    );
+    let after = run(&["explain"], &on_table, &[id, "--json"]);
+    let v: Value = serde_json::from_str(&after).unwrap();
+    assert_eq!(v["feedback"]["label"], "benign", "{v}");
+}

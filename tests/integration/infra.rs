@@ -297,6 +297,9 @@ fn remediation_has_no_public_trigger_and_changes_nothing_by_default() {
     assert_eq!(defaults["RemediationAllow"], "");
     // Only the ingest function may start it, and only when automatic remediation is on.
     for id in ["RebaselineFunction", "RemediateFunction"] {
-        assert!(!t.code_actions(id).contains("lambda:InvokeFunction"), "{id}");
+        assert!(
+            !t.code_actions(id).contains("lambda:InvokeFunction"),
+            "{id}"
+        );
     }
 }

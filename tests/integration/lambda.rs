@@ -8,9 +8,9 @@
 //! `1`; the `cargo lambda` test is skipped when it is not installed unless
 //! `PROVGUARD_REQUIRE_CARGO_LAMBDA=1` (as `scripts/test` sets it after installing it).
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::os::unix::process::CommandExt as _;
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
