@@ -1176,12 +1176,24 @@ fn apply_context(
         });
     }
 
-    // HR-driven provisioning by the identity provider's own automation.
+    // HR-driven provisioning by the identity provider's own automation (group rules, HR and
+    // directory sync): it runs when the directory changes, at any hour and in waves, and grants
+    // what the directory attributes say — so a first grant of an ordinary entitlement to someone
+    // whose department changed is the rule at work, not a person's choice. Privileged grants keep
+    // their rarity.
     if event.actor.kind == PrincipalKind::Service && event.channel == "workflow" {
+        let mut codes = vec!["off_hours", "volume_burst", "new_actor"];
+        if !event.privilege().is_privileged() {
+            codes.extend([
+                "rare_entitlement_for_department",
+                "rare_entitlement_for_actor",
+                "first_in_tenant",
+            ]);
+        }
         lower(
             findings,
             notes,
-            &["off_hours", "volume_burst", "new_actor"],
+            &codes,
             100.0,
             Some(ContextNote {
                 kind: "workflow".into(),
