@@ -141,16 +141,26 @@ impl Intercept for Calls {
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let req = ctx.request();
-        let op = req
-            .headers()
-            .get("x-amz-target")
-            .map(|t| t.rsplit('.').next().unwrap_or(t).to_owned())
-            .unwrap_or_else(|| "?".into());
-        self.ops.lock().unwrap().push(op);
+        self.ops.lock().unwrap().push(operation(req));
         if let Some(b) = req.body().bytes() {
             self.bodies.lock().unwrap().push(b.to_vec());
         }
         Ok(())
+    }
+}
+
+/// The operation a request calls: JSON protocols name it in a header, query protocols in the
+/// form body.
+pub(crate) fn operation(req: &aws_sdk_dynamodb::config::http::HttpRequest) -> String {
+    match req.headers().get("x-amz-target") {
+        Some(target) => target.rsplit('.').next().unwrap_or(target).to_owned(),
+        None => req
+            .body()
+            .bytes()
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|form| form.split('&').find_map(|kv| kv.strip_prefix("Action=")))
+            .unwrap_or("?")
+            .to_owned(),
     }
 }
 
