@@ -815,11 +815,12 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                         });
                     } else if !ev.ctx.approvals.is_empty() {
                         // The tenant's record once it has enough privileged grants, else the
-                        // one pooled over all tenants.
+                        // one pooled over all tenants. Only its raw counts are read, which decay
+                        // does not change: no decayed copy of the baseline is needed.
                         let record = [ScopeKey::tenant(tenant), ScopeKey::tenant(GLOBAL)]
                             .iter()
                             .filter_map(|k| ev.baselines.get(k))
-                            .map(|b| at(b, t, cfg).unapproved)
+                            .map(|b| b.unapproved)
                             .find(|r| r.n as f64 >= cfg.min_evidence);
                         findings.push(missing_approval(
                             e,
