@@ -17,8 +17,9 @@ use provguard_core::{Config, Mode, Normalizer, Pipeline, Stats, Verdict};
 mod demo;
 mod eval;
 mod serve;
-mod simulate;
 mod table;
+
+use provguard::{bench, simulate};
 
 #[derive(Debug, Parser)]
 #[command(name = "provguard", version, about = "Catch anomalous identity provisioning", long_about = None)]
@@ -144,6 +145,10 @@ enum Command {
     },
     /// Write a synthetic organisation's provisioning history, test period, context and labels
     Simulate(simulate::SimulateArgs),
+    /// Benchmark the hot path on a simulated organisation: parse floor, normalize, score, the
+    /// whole pipeline (in memory and on SQLite), `ingest` end to end, rebaseline of large logs;
+    /// prints one table. Build with `--release`
+    Bench(bench::BenchArgs),
     /// List dead-lettered records with their reasons (JSON lines), for inspection or replay.
     DeadLetters {
         #[command(flatten)]
@@ -445,6 +450,9 @@ fn run_input(cli_config: Option<&Path>, input: &InputArgs, mode: Mode) -> Result
     Ok(ExitCode::SUCCESS)
 }
 
+/// Records per group commit of `learn` and `ingest`.
+const BATCH_RECORDS: usize = 5_000;
+
 /// Runs the inputs through the pipeline, verdicts to stdout as JSON lines.
 fn feed<S: provguard_core::store::Store>(
     mut pipeline: Pipeline<S>,
@@ -458,11 +466,21 @@ fn feed<S: provguard_core::store::Store>(
     let mut write_err: Option<std::io::Error> = None;
     let mut stats = Stats::default();
     let pb = progress(inputs.len());
+    // Group commits: a batch of records becomes durable at once (an interrupted run leaves
+    // whole batches; rerunning it skips what was stored).
+    pipeline.begin_batch()?;
+    let mut in_batch = 0usize;
     for (name, bytes) in inputs {
         pb.set_message(name.clone());
         let pieces = split_input(bytes);
         pb.inc_length(pieces.len() as u64);
         for piece in pieces {
+            if in_batch == BATCH_RECORDS {
+                pipeline.end_batch()?;
+                pipeline.begin_batch()?;
+                in_batch = 0;
+            }
+            in_batch += 1;
             let s =
                 pipeline.process_piece(piece, input.source.as_deref(), mode, now, &mut |v| {
                     if write_err.is_none() {
@@ -476,6 +494,7 @@ fn feed<S: provguard_core::store::Store>(
             pb.inc(1);
         }
     }
+    pipeline.end_batch()?;
     pb.finish_and_clear();
     if let Some(e) = write_err {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
@@ -627,6 +646,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => eval::run(&state, &labels, &verdicts, json, check),
         Command::Simulate(args) => {
             simulate::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => {
+            bench::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::DeadLetters { state } => {

@@ -397,10 +397,15 @@ impl Finding {
 }
 
 /// A baseline decayed to the event's time (read-only view).
-fn at(b: &Baseline, t: i64, cfg: &DetectConfig) -> Baseline {
+/// Borrowed when the baseline is already at `t` or later (the pipeline decays its working
+/// copies to the event's time before scoring, so the hot path copies nothing).
+fn at<'b>(b: &'b Baseline, t: i64, cfg: &DetectConfig) -> std::borrow::Cow<'b, Baseline> {
+    if t <= b.t_ref || b.t_ref == 0 {
+        return std::borrow::Cow::Borrowed(b);
+    }
     let mut b = b.clone();
     b.decay_to(t, cfg.half_life_days);
-    b
+    std::borrow::Cow::Owned(b)
 }
 
 fn human_scope(key: &ScopeKey) -> String {

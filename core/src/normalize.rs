@@ -91,9 +91,28 @@ struct Compiled {
     wants_now: bool,
 }
 
+impl Compiled {
+    fn new(name: &str, src: &str, fns: &[Box<dyn Function>]) -> Result<Self, NormalizeError> {
+        Ok(Compiled {
+            program: compile(name, src, fns)?,
+            wants_sha256: src.contains("%sha256"),
+            wants_now: src.contains("%now"),
+        })
+    }
+}
+
+/// A program, compiled when first needed: compiling VRL costs about 0.1 s a program, so a host
+/// that sees one source (a cold start, say) compiles one. Only bundled programs wait: they are
+/// known to compile; a user's mapping is compiled up front so its errors show at once.
+#[derive(Clone)]
+enum Slot {
+    Ready(Box<Compiled>),
+    Bundled(&'static str),
+}
+
 /// The compiled normalizers of a host.
 pub struct Normalizer {
-    programs: HashMap<String, Compiled>,
+    programs: HashMap<String, Slot>,
     privileges: PrivilegeTable,
     runtime: Runtime,
     timezone: TimeZone,
@@ -153,25 +172,14 @@ impl Normalizer {
     ) -> Result<Self, NormalizeError> {
         let fns = functions();
         let mut programs = HashMap::new();
-        let mut add = |name: &str, src: &str| -> Result<(), NormalizeError> {
-            let program = compile(name, src, &fns)?;
-            programs.insert(
-                name.to_owned(),
-                Compiled {
-                    program,
-                    wants_sha256: src.contains("%sha256"),
-                    wants_now: src.contains("%now"),
-                },
-            );
-            Ok(())
-        };
         for (name, src) in BUNDLED {
             if !mappings.iter().any(|(n, _)| n == name) {
-                add(name, src)?;
+                programs.insert((*name).to_owned(), Slot::Bundled(src));
             }
         }
         for (name, src) in mappings {
-            add(name, src)?;
+            let compiled = Compiled::new(name, src, &fns)?;
+            programs.insert(name.clone(), Slot::Ready(Box::new(compiled)));
         }
         Ok(Normalizer {
             programs,
@@ -204,11 +212,25 @@ impl Normalizer {
                 };
             }
         };
-        let Some(compiled) = self.programs.get(&name) else {
+        let Some(slot) = self.programs.get_mut(&name) else {
             return Normalized::DeadLetter {
                 source: Some(name.clone()),
                 reason: format!("no normalizer named `{name}`"),
             };
+        };
+        if let Slot::Bundled(src) = slot {
+            match Compiled::new(&name, src, &functions()) {
+                Ok(c) => *slot = Slot::Ready(Box::new(c)),
+                Err(e) => {
+                    return Normalized::DeadLetter {
+                        source: Some(name.clone()),
+                        reason: e.to_string(),
+                    };
+                }
+            }
+        }
+        let Slot::Ready(compiled) = &*slot else {
+            unreachable!("compiled just above")
         };
 
         let mut metadata = BTreeMap::new();

@@ -61,6 +61,9 @@ pub struct Pipeline<S> {
     ctx: Context,
     /// Write-through cache of baselines; this process is the only writer while it runs.
     cache: HashMap<ScopeKey, Baseline>,
+    /// In a batch ([`Pipeline::begin_batch`]): the baselines changed since it began, written
+    /// once when it ends instead of with every event.
+    batch: Option<std::collections::HashSet<ScopeKey>>,
 }
 
 impl<S> std::fmt::Debug for Pipeline<S> {
@@ -86,7 +89,35 @@ impl<S: Store> Pipeline<S> {
             cfg,
             ctx,
             cache: HashMap::new(),
+            batch: None,
         })
+    }
+
+    /// Starts a group commit (a file backfill, say) where the store has one (SQLite): events
+    /// and verdicts are written as they come, the baselines they change once at
+    /// [`Pipeline::end_batch`], and the whole batch becomes durable together, so an interrupted
+    /// batch leaves nothing half-written and a rerun is idempotent. Elsewhere (DynamoDB, where
+    /// other writers run meanwhile) every event keeps its own atomic commit.
+    pub fn begin_batch(&mut self) -> Result<(), StoreError> {
+        if self.batch.is_none() && self.store.begin_batch()? {
+            self.batch = Some(Default::default());
+        }
+        Ok(())
+    }
+
+    /// Writes the baselines the batch changed and makes it durable.
+    pub fn end_batch(&mut self) -> Result<(), StoreError> {
+        let Some(dirty) = self.batch.take() else {
+            return Ok(());
+        };
+        let items: Vec<(&ScopeKey, &Baseline)> = dirty
+            .iter()
+            .filter_map(|k| self.cache.get_key_value(k))
+            .collect();
+        if !items.is_empty() {
+            self.store.put_baselines(&items)?;
+        }
+        self.store.end_batch()
     }
 
     pub fn store(&self) -> &S {
@@ -230,6 +261,9 @@ impl<S: Store> Pipeline<S> {
             since: event.time - lookback,
             until: event.time,
             limit: RECENT_LIMIT,
+            window_since: event.time
+                - Duration::minutes(cfg.burst_window_minutes.max(cfg.escalation_window_minutes)),
+            keep_older: HISTORY_LIMIT,
         })?;
         if snapshot.exists {
             return Ok(EventOutcome::Duplicate);
@@ -238,15 +272,20 @@ impl<S: Store> Pipeline<S> {
             let b = snapshot.baselines.get(&k).cloned().unwrap_or_default();
             self.cache.insert(k, b);
         }
-        let mut working: HashMap<ScopeKey, Baseline> = scopes
-            .iter()
-            .filter_map(|(k, _)| {
-                self.cache
-                    .get(k)
-                    .filter(|b| b.events.n > 0)
-                    .map(|b| (k.clone(), b.clone()))
-            })
-            .collect();
+        // The event's baselines move out of the cache (no copies), decayed to the event's time
+        // so the scorer reads them as they are; they go back once the commit is written.
+        let t = event.time.timestamp();
+        let mut working: HashMap<ScopeKey, Baseline> = HashMap::with_capacity(scopes.len());
+        for (k, _) in &scopes {
+            if let Some(mut b) = self.cache.remove(k) {
+                if b.events.n > 0 {
+                    b.decay_to(t, cfg.half_life_days);
+                    working.insert(k.clone(), b);
+                } else {
+                    self.cache.insert(k.clone(), b);
+                }
+            }
+        }
 
         // Scored in both modes: learning needs the statistic for the tenant's calibration.
         let burst_alerted = self.burst_alerted(event, &snapshot.actor_recent);
@@ -278,7 +317,7 @@ impl<S: Store> Pipeline<S> {
         if learn {
             detect::learn(&enriched, &mut working, &self.cfg, statistic);
         }
-        let changed: Vec<(&ScopeKey, &Baseline)> = if learn {
+        let changed: Vec<(&ScopeKey, &Baseline)> = if learn && self.batch.is_none() {
             working.iter().collect()
         } else {
             Vec::new()
@@ -292,13 +331,14 @@ impl<S: Store> Pipeline<S> {
             target_recent: &snapshot.target_recent,
         })?;
         if outcome == CommitOutcome::Duplicate {
+            // Another writer stored the event first: these baselines are stale; they are read
+            // again from the store next time.
             return Ok(EventOutcome::Duplicate);
         }
-        if learn {
-            for (k, b) in working {
-                self.cache.insert(k, b);
-            }
+        if let (true, Some(dirty)) = (learn, self.batch.as_mut()) {
+            dirty.extend(working.keys().cloned());
         }
+        self.cache.extend(working);
         Ok(match verdict {
             Some(v) => EventOutcome::Scored(Box::new(v)),
             None => EventOutcome::Learned,

@@ -717,3 +717,126 @@ fn a_group_that_never_left_its_department_is_flagged_when_it_does() {
     );
     assert!(r.p_value < 0.01, "{r:?}");
 }
+
+/// Forty grants and a night-time admin grant, as a file backfill would bring them.
+fn backfill() -> Vec<Event> {
+    let mut out = Vec::new();
+    for i in 0..40u32 {
+        let day = 5 + (i / 4);
+        let (actor, target, group) = if i % 2 == 0 {
+            (ADMIN, format!("eng{}@acme.example", i % 10), "eng-all")
+        } else {
+            (
+                HELPDESK,
+                format!("sales{}@acme.example", i % 10),
+                "sales-all",
+            )
+        };
+        out.push(ev(
+            &format!("b{i}"),
+            ny(2026, 1, day, 9 + (i % 4) * 2, 15),
+            "add_to_group",
+            actor,
+            &target,
+            Some((group, "group")),
+            "console",
+        ));
+    }
+    out.push(ev(
+        "b-night",
+        ny(2026, 1, 20, 2, 40),
+        "grant_role",
+        HELPDESK,
+        "sales3@acme.example",
+        Some(("Super Administrator", "role")),
+        "console",
+    ));
+    out
+}
+
+/// Counts, entitlement counts, event weight and hour-histogram weight of a baseline.
+type Summary = (u64, u64, Vec<(String, u64)>, f64, f64);
+
+fn sqlite_pipeline(path: &std::path::Path) -> Pipeline<crate::store::SqliteStore> {
+    let store = crate::store::SqliteStore::open(path).unwrap();
+    let normalizer = Normalizer::new(&[], PrivilegeTable::default()).unwrap();
+    Pipeline::new(store, normalizer, DetectConfig::default()).unwrap()
+}
+
+#[test]
+fn a_batch_gives_the_same_verdicts_and_baselines_and_is_durable_only_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = [
+        crate::baseline::ScopeKey::tenant("acme"),
+        crate::baseline::ScopeKey::actor("acme", HELPDESK),
+        crate::baseline::ScopeKey::tenant(crate::detect::GLOBAL),
+    ];
+    let run = |name: &str, batched: bool| {
+        let mut p = sqlite_pipeline(&dir.path().join(name));
+        if batched {
+            p.begin_batch().unwrap();
+        }
+        let mut verdicts = Vec::new();
+        for e in backfill() {
+            if let EventOutcome::Scored(v) = p.process_event(&e, Mode::Score, e.time).unwrap() {
+                verdicts.push(serde_json::to_string(&v).unwrap());
+            }
+        }
+        p.end_batch().unwrap();
+        // Compared at one time: the batch keeps baselines decayed to its last event.
+        let end = ny(2026, 2, 1, 0, 0).timestamp();
+        let b = p.store().baselines(&keys).unwrap();
+        let b: Vec<Summary> = keys
+            .iter()
+            .map(|k| {
+                let mut b = b[k].clone();
+                b.decay_to(end, 30.0);
+                let ents = b
+                    .entitlements
+                    .iter()
+                    .map(|(e, c)| (e.clone(), c.n))
+                    .collect();
+                (
+                    b.events.n,
+                    b.grants.n,
+                    ents,
+                    b.events.w,
+                    b.hours_total("human:*"),
+                )
+            })
+            .collect();
+        (verdicts, b)
+    };
+    let (one_by_one, b1) = run("single.db", false);
+    let (batched, b2) = run("batched.db", true);
+    assert_eq!(one_by_one.len(), 41);
+    assert_eq!(one_by_one, batched);
+    for (a, b) in b1.iter().zip(&b2) {
+        assert_eq!((a.0, a.1, &a.2), (b.0, b.1, &b.2), "same counts");
+        assert!(
+            (a.3 - b.3).abs() < 1e-9 && (a.4 - b.4).abs() < 1e-9,
+            "{a:?} {b:?}"
+        );
+    }
+
+    // A batch that never ends (the process died) leaves nothing behind, and a rerun counts
+    // every event once.
+    let path = dir.path().join("interrupted.db");
+    {
+        let mut p = sqlite_pipeline(&path);
+        p.begin_batch().unwrap();
+        for e in backfill().iter().take(10) {
+            p.process_event(e, Mode::Learn, e.time).unwrap();
+        }
+    }
+    let mut p = sqlite_pipeline(&path);
+    assert!(!p.store().has_event("b0").unwrap());
+    assert_eq!(p.store().baseline_count().unwrap(), 0);
+    p.begin_batch().unwrap();
+    for e in backfill().iter().take(10).chain(backfill().iter().take(10)) {
+        p.process_event(e, Mode::Learn, e.time).unwrap();
+    }
+    p.end_batch().unwrap();
+    let b = p.store().baselines(&keys[..1]).unwrap();
+    assert_eq!(b[&keys[0]].events.n, 10);
+}

@@ -11,6 +11,9 @@ use super::*;
 struct Inner {
     events: HashMap<String, Event>,
     order: Vec<String>,
+    /// Event ids per (tenant, actor key) and (tenant, target key), for the recent lists.
+    by_actor: HashMap<(String, String), Vec<String>>,
+    by_target: HashMap<(String, String), Vec<String>>,
     verdicts: HashMap<String, Verdict>,
     baselines: HashMap<ScopeKey, Baseline>,
     people: Vec<Person>,
@@ -43,23 +46,31 @@ impl MemoryStore {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn newest_first(
     inner: &Inner,
+    index: &HashMap<(String, String), Vec<String>>,
     tenant: &str,
+    key: &str,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
     limit: usize,
-    pick: impl Fn(&Event) -> bool,
+    window: Option<(DateTime<Utc>, usize)>,
 ) -> Vec<EventSummary> {
-    let mut out: Vec<&Event> = inner
-        .events
-        .values()
-        .filter(|e| e.tenant == tenant && e.time >= since && e.time <= until && pick(e))
+    let Some(ids) = index.get(&(tenant.to_owned(), key.to_owned())) else {
+        return Vec::new();
+    };
+    let mut out: Vec<&Event> = ids
+        .iter()
+        .filter_map(|id| inner.events.get(id))
+        .filter(|e| e.time >= since && e.time <= until)
         .collect();
     out.sort_by(|a, b| b.time.cmp(&a.time).then(b.id.cmp(&a.id)));
     out.into_iter()
         .take(limit)
-        .map(|e| {
+        .enumerate()
+        .take_while(|(i, e)| window.is_none_or(|(since, keep)| e.time >= since || *i < keep))
+        .map(|(_, e)| {
             let mut s = EventSummary::from(e);
             s.burst_alert = inner.verdicts.get(&e.id).is_some_and(is_burst_alert);
             s
@@ -85,9 +96,16 @@ impl EventStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<EventSummary>, StoreError> {
         let inner = self.lock();
-        Ok(newest_first(&inner, tenant, since, until, limit, |e| {
-            e.actor_key() == actor_key
-        }))
+        Ok(newest_first(
+            &inner,
+            &inner.by_actor,
+            tenant,
+            actor_key,
+            since,
+            until,
+            limit,
+            None,
+        ))
     }
 
     fn recent_by_target(
@@ -99,9 +117,16 @@ impl EventStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<EventSummary>, StoreError> {
         let inner = self.lock();
-        Ok(newest_first(&inner, tenant, since, until, limit, |e| {
-            e.target_key() == target_key
-        }))
+        Ok(newest_first(
+            &inner,
+            &inner.by_target,
+            tenant,
+            target_key,
+            since,
+            until,
+            limit,
+            None,
+        ))
     }
 
     fn scan_events(
@@ -265,12 +290,26 @@ impl Ledger for MemoryStore {
                 .iter()
                 .filter_map(|k| inner.baselines.get(k).map(|b| (k.clone(), b.clone())))
                 .collect(),
-            actor_recent: newest_first(&inner, req.tenant, req.since, req.until, req.limit, |e| {
-                e.actor_key() == req.actor_key
-            }),
-            target_recent: newest_first(&inner, req.tenant, req.since, req.until, req.limit, |e| {
-                e.target_key() == req.target_key
-            }),
+            actor_recent: newest_first(
+                &inner,
+                &inner.by_actor,
+                req.tenant,
+                req.actor_key,
+                req.since,
+                req.until,
+                req.limit,
+                Some((req.window_since, req.keep_older)),
+            ),
+            target_recent: newest_first(
+                &inner,
+                &inner.by_target,
+                req.tenant,
+                req.target_key,
+                req.since,
+                req.until,
+                req.limit,
+                Some((req.window_since, req.keep_older)),
+            ),
         })
     }
 
@@ -281,6 +320,15 @@ impl Ledger for MemoryStore {
         }
         i.events.insert(c.event.id.clone(), c.event.clone());
         i.order.push(c.event.id.clone());
+        let tenant = c.event.tenant.clone();
+        i.by_actor
+            .entry((tenant.clone(), c.event.actor_key()))
+            .or_default()
+            .push(c.event.id.clone());
+        i.by_target
+            .entry((tenant, c.event.target_key()))
+            .or_default()
+            .push(c.event.id.clone());
         if let Some(v) = c.verdict {
             i.verdicts.insert(v.event_id.clone(), v.clone());
         }

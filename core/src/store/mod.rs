@@ -80,6 +80,11 @@ pub struct ReadRequest<'a> {
     pub until: DateTime<Utc>,
     /// At most this many recent events per principal, newest first.
     pub limit: usize,
+    /// The detectors look at events from this time on (burst and escalation windows); older
+    /// ones, back to `since`, only serve as an alert's history, so adapters that read event by
+    /// event may stop after `keep_older` of them.
+    pub window_since: DateTime<Utc>,
+    pub keep_older: usize,
 }
 
 /// The answer to a [`ReadRequest`].
@@ -204,6 +209,16 @@ pub trait Ledger {
     fn snapshot(&self, req: &ReadRequest<'_>) -> Result<Snapshot, StoreError>;
     /// Writes an event, its verdict and baselines atomically; idempotent on the event id.
     fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome, StoreError>;
+    /// Opens a group commit: the commits (and any writes) until [`Ledger::end_batch`] become
+    /// durable together, or not at all, and no other writer gets in between. Returns false
+    /// (and does nothing) on stores without such transactions.
+    fn begin_batch(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    /// Makes the open batch durable.
+    fn end_batch(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Whether a verdict alerted for a volume burst.
@@ -346,6 +361,8 @@ pub mod conformance {
                 since: "2024-04-01T00:00:00Z".parse().unwrap(),
                 until: now,
                 limit: 10,
+                window_since: "2024-04-01T00:00:00Z".parse().unwrap(),
+                keep_older: 10,
             })
             .unwrap();
         assert!(snap.exists);

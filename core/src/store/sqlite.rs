@@ -127,6 +127,9 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Newest first, at most `limit`; events before `window_since` only up to `keep_older`
+    /// rows in all (the rest of the look-back is never parsed).
+    #[allow(clippy::too_many_arguments)]
     fn recent(
         &self,
         column: &str,
@@ -135,23 +138,27 @@ impl SqliteStore {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
         limit: usize,
+        window: Option<(DateTime<Utc>, usize)>,
     ) -> Result<Vec<EventSummary>, StoreError> {
         let conn = self.conn();
         let sql = format!(
-            "SELECT body, burst_alert FROM events WHERE tenant = ?1 AND {column} = ?2 AND time_ms BETWEEN ?3 AND ?4 \
+            "SELECT body, burst_alert, time_ms FROM events WHERE tenant = ?1 AND {column} = ?2 AND time_ms BETWEEN ?3 AND ?4 \
              ORDER BY time_ms DESC, id DESC LIMIT ?5"
         );
         let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(
-            params![tenant, key, ms(since), ms(until), limit as i64],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)),
-        )?;
+        let mut rows = stmt.query(params![tenant, key, ms(since), ms(until), limit as i64])?;
         let mut out = Vec::new();
-        for row in rows {
-            let (body, burst_alert) = row?;
+        while let Some(row) = rows.next()? {
+            if let Some((window_since, keep)) = window {
+                let t: i64 = row.get(2)?;
+                if t < ms(window_since) && out.len() >= keep {
+                    break;
+                }
+            }
+            let body: String = row.get(0)?;
             let e: Event = serde_json::from_str(&body)?;
             let mut s = EventSummary::from(&e);
-            s.burst_alert = burst_alert;
+            s.burst_alert = row.get(1)?;
             out.push(s);
         }
         Ok(out)
@@ -184,7 +191,7 @@ impl EventStore for SqliteStore {
         until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<EventSummary>, StoreError> {
-        self.recent("actor_key", tenant, actor_key, since, until, limit)
+        self.recent("actor_key", tenant, actor_key, since, until, limit, None)
     }
 
     fn recent_by_target(
@@ -195,7 +202,7 @@ impl EventStore for SqliteStore {
         until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<EventSummary>, StoreError> {
-        self.recent("target_key", tenant, target_key, since, until, limit)
+        self.recent("target_key", tenant, target_key, since, until, limit, None)
     }
 
     fn scan_events(
@@ -296,7 +303,7 @@ impl BaselineStore for SqliteStore {
 
     fn put_baselines(&self, items: &[(&ScopeKey, &Baseline)]) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.savepoint()?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO baselines (scope, body) VALUES (?1, ?2) \
@@ -312,7 +319,7 @@ impl BaselineStore for SqliteStore {
 
     fn replace_baselines(&self, all: &HashMap<ScopeKey, Baseline>) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.savepoint()?;
         tx.execute("DELETE FROM baselines", [])?;
         {
             let mut stmt = tx.prepare("INSERT INTO baselines (scope, body) VALUES (?1, ?2)")?;
@@ -357,7 +364,7 @@ impl ContextStore for SqliteStore {
 
     fn import_context(&self, import: &ContextImport) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.savepoint()?;
         if let Some(people) = &import.people {
             tx.execute("DELETE FROM people", [])?;
             let mut stmt =
@@ -453,6 +460,7 @@ impl Ledger for SqliteStore {
                 req.since,
                 req.until,
                 req.limit,
+                Some((req.window_since, req.keep_older)),
             )?,
             target_recent: self.recent(
                 "target_key",
@@ -461,13 +469,15 @@ impl Ledger for SqliteStore {
                 req.since,
                 req.until,
                 req.limit,
+                Some((req.window_since, req.keep_older)),
             )?,
         })
     }
 
     fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        // A savepoint: its own transaction, or a part of an open batch.
+        let tx = conn.savepoint()?;
         let inserted = {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO events (id, tenant, time_ms, actor_key, target_key, action, body, ingested_ms, burst_alert) \
@@ -513,6 +523,24 @@ impl Ledger for SqliteStore {
         }
         tx.commit()?;
         Ok(CommitOutcome::Written)
+    }
+
+    fn begin_batch(&self) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        if conn.is_autocommit() {
+            // IMMEDIATE: the write lock is held from here, so no other process commits between
+            // this process's reads and writes.
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+        }
+        Ok(true)
+    }
+
+    fn end_batch(&self) -> Result<(), StoreError> {
+        let conn = self.conn();
+        if !conn.is_autocommit() {
+            conn.execute_batch("COMMIT")?;
+        }
+        Ok(())
     }
 }
 
