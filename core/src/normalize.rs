@@ -377,15 +377,18 @@ pub fn sha256_canonical(v: &Json) -> String {
 fn write_canonical(v: &Json, out: &mut Vec<u8>) {
     match v {
         Json::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
             out.push(b'{');
+            // serde_json's map keeps keys sorted unless its `preserve_order` feature is on.
+            let mut keys: Vec<&String> = map.keys().collect();
+            if !keys.is_sorted() {
+                keys.sort();
+            }
             for (i, k) in keys.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                // Serializing a string cannot fail.
-                out.extend(serde_json::to_vec(k).unwrap_or_default());
+                // Writing a string or a scalar into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, k);
                 out.push(b':');
                 write_canonical(&map[*k], out);
             }
@@ -401,7 +404,9 @@ fn write_canonical(v: &Json, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        scalar => out.extend(serde_json::to_vec(scalar).unwrap_or_default()),
+        scalar => {
+            let _ = serde_json::to_writer(&mut *out, scalar);
+        }
     }
 }
 

@@ -634,3 +634,44 @@ fn serve_answers_handshakes_checks_secrets_and_scores_deliveries() {
     assert_eq!(verdicts[1]["event_id"], "hr-7");
     assert_eq!(verdicts[1]["privilege"], "admin");
 }
+
+#[test]
+fn bench_times_every_stage_of_a_simulated_organisation() {
+    let out = provguard()
+        .args(["bench", "--quick", "--json"])
+        .assert()
+        .success();
+    let out = out.get_output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // "bench: 687 test records, 660 events"
+    let events: usize = stderr
+        .lines()
+        .find_map(|l| l.strip_suffix(" events")?.rsplit(", ").next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no event count in {stderr}"));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let measure = |prefix: &str| -> String {
+        rows.iter()
+            .find(|r| r["measure"].as_str().unwrap().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` row in {rows:?}"))["result"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for source in ["okta", "cloudtrail", "entra", "gworkspace", "scim"] {
+        assert!(measure(&format!("normalize {source}")).contains("µs"));
+    }
+    measure("parse floor");
+    measure("score with warm baselines");
+    measure("pipeline, SQLite store, group commit");
+    // Every event of the test period got a verdict from `provguard ingest`, none twice.
+    assert!(
+        measure("provguard ingest into SQLite").contains(&format!("({events} events in ")),
+        "{}",
+        measure("provguard ingest into SQLite")
+    );
+    // The stored log was filled to the size asked and rebaselined in full.
+    assert!(measure("rebaseline 2000 stored events").contains("scopes"));
+    let targets: Vec<&Value> = rows.iter().filter(|r| r["met"].is_boolean()).collect();
+    assert!(targets.len() >= 3, "rows with a target: {targets:?}");
+    assert!(targets.iter().all(|r| r["value"].as_f64().unwrap() > 0.0));
+}

@@ -7,13 +7,22 @@ use chrono::{DateTime, Utc};
 
 use super::*;
 
+type Index = Vec<(DateTime<Utc>, String)>;
+
+/// Inserts in (time, id) order; events mostly come in time order, so mostly at the end.
+fn index_insert(index: &mut Index, time: DateTime<Utc>, id: &str) {
+    let at = index.partition_point(|(t, i)| (*t, i.as_str()) <= (time, id));
+    index.insert(at, (time, id.to_owned()));
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     events: HashMap<String, Event>,
     order: Vec<String>,
-    /// Event ids per (tenant, actor key) and (tenant, target key), for the recent lists.
-    by_actor: HashMap<(String, String), Vec<String>>,
-    by_target: HashMap<(String, String), Vec<String>>,
+    /// (time, id) of the events per (tenant, actor key) and (tenant, target key), in order,
+    /// for the recent lists.
+    by_actor: HashMap<(String, String), Index>,
+    by_target: HashMap<(String, String), Index>,
     verdicts: HashMap<String, Verdict>,
     baselines: HashMap<ScopeKey, Baseline>,
     people: Vec<Person>,
@@ -49,7 +58,7 @@ impl MemoryStore {
 #[allow(clippy::too_many_arguments)]
 fn newest_first(
     inner: &Inner,
-    index: &HashMap<(String, String), Vec<String>>,
+    index: &HashMap<(String, String), Index>,
     tenant: &str,
     key: &str,
     since: DateTime<Utc>,
@@ -60,17 +69,16 @@ fn newest_first(
     let Some(ids) = index.get(&(tenant.to_owned(), key.to_owned())) else {
         return Vec::new();
     };
-    let mut out: Vec<&Event> = ids
+    let end = ids.partition_point(|(t, _)| *t <= until);
+    ids[..end]
         .iter()
-        .filter_map(|id| inner.events.get(id))
-        .filter(|e| e.time >= since && e.time <= until)
-        .collect();
-    out.sort_by(|a, b| b.time.cmp(&a.time).then(b.id.cmp(&a.id)));
-    out.into_iter()
+        .rev()
+        .take_while(|(t, _)| *t >= since)
         .take(limit)
         .enumerate()
-        .take_while(|(i, e)| window.is_none_or(|(since, keep)| e.time >= since || *i < keep))
-        .map(|(_, e)| {
+        .take_while(|(i, (t, _))| window.is_none_or(|(since, keep)| *t >= since || *i < keep))
+        .filter_map(|(_, (_, id))| inner.events.get(id))
+        .map(|e| {
             let mut s = EventSummary::from(e);
             s.burst_alert = inner.verdicts.get(&e.id).is_some_and(is_burst_alert);
             s
@@ -321,14 +329,21 @@ impl Ledger for MemoryStore {
         i.events.insert(c.event.id.clone(), c.event.clone());
         i.order.push(c.event.id.clone());
         let tenant = c.event.tenant.clone();
-        i.by_actor
-            .entry((tenant.clone(), c.event.actor_key()))
-            .or_default()
-            .push(c.event.id.clone());
-        i.by_target
-            .entry((tenant, c.event.target_key()))
-            .or_default()
-            .push(c.event.id.clone());
+        let (t, id) = (c.event.time, c.event.id.as_str());
+        index_insert(
+            i.by_actor
+                .entry((tenant.clone(), c.event.actor_key()))
+                .or_default(),
+            t,
+            id,
+        );
+        index_insert(
+            i.by_target
+                .entry((tenant, c.event.target_key()))
+                .or_default(),
+            t,
+            id,
+        );
         if let Some(v) = c.verdict {
             i.verdicts.insert(v.event_id.clone(), v.clone());
         }
@@ -336,6 +351,12 @@ impl Ledger for MemoryStore {
             i.baselines.insert((*k).clone(), (*b).clone());
         }
         Ok(CommitOutcome::Written)
+    }
+
+    /// Nothing here outlives the process, so a batch is whole by construction; the pipeline
+    /// then writes each changed baseline once per batch instead of once per event.
+    fn begin_batch(&self) -> Result<bool, StoreError> {
+        Ok(true)
     }
 }
 

@@ -27,8 +27,10 @@ CREATE TABLE IF NOT EXISTS events (
     ingested_ms INTEGER NOT NULL,
     burst_alert INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS events_by_actor ON events (tenant, actor_key, time_ms);
-CREATE INDEX IF NOT EXISTS events_by_target ON events (tenant, target_key, time_ms);
+DROP INDEX IF EXISTS events_by_actor;
+DROP INDEX IF EXISTS events_by_target;
+CREATE INDEX IF NOT EXISTS events_by_actor_time ON events (tenant, actor_key, time_ms, id);
+CREATE INDEX IF NOT EXISTS events_by_target_time ON events (tenant, target_key, time_ms, id);
 CREATE INDEX IF NOT EXISTS events_by_time ON events (time_ms);
 CREATE TABLE IF NOT EXISTS verdicts (
     event_id TEXT PRIMARY KEY REFERENCES events (id),
