@@ -675,3 +675,128 @@ fn bench_times_every_stage_of_a_simulated_organisation() {
     assert!(targets.len() >= 3, "rows with a target: {targets:?}");
     assert!(targets.iter().all(|r| r["value"].as_f64().unwrap() > 0.0));
 }
+
+/// `provguard serve` under load: concurrent signed deliveries, a fifth of them re-sent, all
+/// answered without an error; the audit trail holds each event exactly once.
+#[test]
+#[allow(clippy::print_stderr)]
+fn serve_under_load_answers_everything_and_stores_each_event_once() {
+    use std::io::BufRead;
+    const UNIQUE: usize = 1_000;
+    const RESENT: usize = UNIQUE / 5;
+    const CLIENTS: usize = 6;
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("hr.vrl");
+    std::fs::write(
+        &mapping,
+        r#". = {"id": string!(.event_id), "source": "hr", "tenant": "acme", "time": .at,
+              "action": "add_to_group", "outcome": "success", "actor": {"email": .by, "kind": "human"},
+              "target": {"email": .user, "kind": "human"},
+              "entitlement": {"name": .group, "kind": "group", "privilege": "unknown"},
+              "approval_ref": null, "channel": "api"}"#,
+    )
+    .unwrap();
+    let state = dir.path().join("s.db");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("provguard"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--max-requests"])
+        .arg((UNIQUE + RESENT).to_string())
+        .arg("--state")
+        .arg(&state)
+        .arg("--mapping")
+        .arg(format!("hr={}", mapping.display()))
+        .env("PROVGUARD_HMAC_HR", "hr-key")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_owned();
+
+    // Verdicts are read as they come (a full pipe would stall the server).
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut buf).unwrap();
+        buf
+    });
+
+    // Deliveries 0..UNIQUE, then the first RESENT of them again, spread over the clients.
+    let jobs: Vec<usize> = (0..UNIQUE).chain(0..RESENT).collect();
+    let started = std::time::Instant::now();
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                let addr = addr.clone();
+                let jobs = &jobs;
+                s.spawn(move || {
+                    let mut out = Vec::new();
+                    for i in jobs.iter().skip(c).step_by(CLIENTS) {
+                        let payload = format!(
+                            r#"{{"event_id":"load-{i}","at":"2026-05-04T10:{:02}:{:02}Z","by":"helpdesk{}@acme.example","user":"user{i}@acme.example","group":"team-{}"}}"#,
+                            i / 60 % 60,
+                            i % 60,
+                            i % 4,
+                            i % 7
+                        );
+                        let ts = chrono::Utc::now().timestamp().to_string();
+                        let sig = provguard_core::webhook::sign("hr-key", &ts, payload.as_bytes());
+                        let (status, body) = http(
+                            &addr,
+                            "POST",
+                            "/hook/hr",
+                            &[
+                                ("X-Provguard-Timestamp", &ts),
+                                ("X-Provguard-Signature", &sig),
+                            ],
+                            &payload,
+                        );
+                        assert_eq!(status, 200, "{body}");
+                        out.push(status);
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    assert!(child.wait().unwrap().success());
+    let stdout = reader.join().unwrap();
+    assert_eq!(statuses.len(), UNIQUE + RESENT);
+    eprintln!(
+        "serve: {} requests from {CLIENTS} clients in {:.2} s ({:.0}/s, debug build)",
+        statuses.len(),
+        elapsed.as_secs_f64(),
+        statuses.len() as f64 / elapsed.as_secs_f64()
+    );
+
+    // One verdict per event; the re-sent deliveries were recognised, not scored again.
+    let verdicts = verdict_lines(&stdout);
+    let mut ids: Vec<&str> = verdicts
+        .iter()
+        .map(|v| v["event_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((verdicts.len(), ids.len()), (UNIQUE, UNIQUE));
+    use provguard_core::store::{EventStore as _, VerdictStore as _};
+    let store = provguard_core::store::SqliteStore::open(&state).unwrap();
+    let stored = store
+        .scan_events("2026-01-01T00:00:00Z".parse().unwrap(), &mut |_, _| {})
+        .unwrap();
+    assert_eq!(stored, UNIQUE as u64, "the log holds each event once");
+    for i in [0, RESENT - 1, UNIQUE - 1] {
+        assert!(store.verdict(&format!("load-{i}")).unwrap().is_some());
+    }
+}
