@@ -30,41 +30,32 @@ fn workload() -> &'static Workload {
     })
 }
 
-fn parse_and_normalize(c: &mut Criterion) {
+/// A group with one benchmark per source, each running `f` over that source's test records.
+fn per_source(c: &mut Criterion, group: &str, mut f: impl FnMut(&Record)) {
     let w = workload();
+    let mut g = c.benchmark_group(group);
+    for source in bench::SOURCES {
+        let recs: Vec<&Record> = w.of_source(source).collect();
+        if recs.is_empty() {
+            continue;
+        }
+        g.throughput(Throughput::Elements(recs.len() as u64));
+        g.bench_function(BenchmarkId::from_parameter(source), |b| {
+            b.iter(|| recs.iter().for_each(|r| f(r)))
+        });
+    }
+    g.finish();
+}
+
+fn parse_and_normalize(c: &mut Criterion) {
+    per_source(c, "parse_floor", |r| {
+        std::hint::black_box(bench::parse(r));
+    });
     let (mut normalizer, _) = bench::defaults().expect("bundled programs compile");
-    let mut g = c.benchmark_group("parse_floor");
-    for source in bench::SOURCES {
-        let recs: Vec<&Record> = w.of_source(source).collect();
-        if recs.is_empty() {
-            continue;
-        }
-        g.throughput(Throughput::Elements(recs.len() as u64));
-        g.bench_function(BenchmarkId::from_parameter(source), |b| {
-            b.iter(|| {
-                for r in &recs {
-                    std::hint::black_box(bench::parse(r));
-                }
-            })
-        });
-    }
-    g.finish();
-    let mut g = c.benchmark_group("normalize");
-    for source in bench::SOURCES {
-        let recs: Vec<&Record> = w.of_source(source).collect();
-        if recs.is_empty() {
-            continue;
-        }
-        g.throughput(Throughput::Elements(recs.len() as u64));
-        g.bench_function(BenchmarkId::from_parameter(source), |b| {
-            b.iter(|| {
-                for r in &recs {
-                    std::hint::black_box(bench::normalize(&mut normalizer, r, w.now));
-                }
-            })
-        });
-    }
-    g.finish();
+    let now = workload().now;
+    per_source(c, "normalize", |r| {
+        std::hint::black_box(bench::normalize(&mut normalizer, r, now));
+    });
 }
 
 /// Compiling each bundled VRL program: paid once per process, so it is most of a cold start.

@@ -529,9 +529,37 @@ fn http(
     (status, body)
 }
 
+/// Starts `provguard serve` on a free port with `args` and `env`; returns the child (stdout
+/// piped) and the first line it logged, which names the address and the routes.
+fn spawn_serve(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("provguard"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    (child, first)
+}
+
+/// The address in serve's first log line.
+fn served_at(first: &str) -> String {
+    first
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_owned()
+}
+
 #[test]
 fn serve_answers_handshakes_checks_secrets_and_scores_deliveries() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let mapping = dir.path().join("hr.vrl");
     std::fs::write(
@@ -543,35 +571,23 @@ fn serve_answers_handshakes_checks_secrets_and_scores_deliveries() {
               "approval_ref": null, "channel": "api"}"#,
     )
     .unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("provguard");
-    let mut child = std::process::Command::new(bin)
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--max-requests",
-            "4",
-            "--state",
-        ])
-        .arg(dir.path().join("s.db"))
-        .arg("--mapping")
-        .arg(format!("hr={}", mapping.display()))
-        .env("PROVGUARD_OKTA_SECRET", "okta-s3cret")
-        .env("PROVGUARD_HMAC_HR", "hr-key")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_owned();
+    let state = dir.path().join("s.db");
+    let hr = format!("hr={}", mapping.display());
+    let (child, first) = spawn_serve(
+        &[
+            "--max-requests".as_ref(),
+            "4".as_ref(),
+            "--state".as_ref(),
+            state.as_os_str(),
+            "--mapping".as_ref(),
+            hr.as_ref(),
+        ],
+        &[
+            ("PROVGUARD_OKTA_SECRET", "okta-s3cret"),
+            ("PROVGUARD_HMAC_HR", "hr-key"),
+        ],
+    );
+    let addr = served_at(&first);
     assert!(
         first.contains("/okta") && first.contains("/hook/hr"),
         "{first}"
@@ -681,7 +697,6 @@ fn bench_times_every_stage_of_a_simulated_organisation() {
 #[test]
 #[allow(clippy::print_stderr)]
 fn serve_under_load_answers_everything_and_stores_each_event_once() {
-    use std::io::BufRead;
     const UNIQUE: usize = 1_000;
     const RESENT: usize = UNIQUE / 5;
     const CLIENTS: usize = 6;
@@ -697,28 +712,20 @@ fn serve_under_load_answers_everything_and_stores_each_event_once() {
     )
     .unwrap();
     let state = dir.path().join("s.db");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("provguard"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--max-requests"])
-        .arg((UNIQUE + RESENT).to_string())
-        .arg("--state")
-        .arg(&state)
-        .arg("--mapping")
-        .arg(format!("hr={}", mapping.display()))
-        .env("PROVGUARD_HMAC_HR", "hr-key")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_owned();
+    let max = (UNIQUE + RESENT).to_string();
+    let hr = format!("hr={}", mapping.display());
+    let (mut child, first) = spawn_serve(
+        &[
+            "--max-requests".as_ref(),
+            max.as_ref(),
+            "--state".as_ref(),
+            state.as_os_str(),
+            "--mapping".as_ref(),
+            hr.as_ref(),
+        ],
+        &[("PROVGUARD_HMAC_HR", "hr-key")],
+    );
+    let addr = served_at(&first);
 
     // Verdicts are read as they come (a full pipe would stall the server).
     let mut stdout = child.stdout.take().unwrap();
