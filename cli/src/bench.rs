@@ -57,7 +57,7 @@ impl Workload {
             context: ContextImport::default(),
             history: Vec::new(),
             test: Vec::new(),
-            now: DateTime::<Utc>::MIN_UTC,
+            now: Utc::now(),
         };
         for (path, bytes) in out.files {
             let name = path.display().to_string();
@@ -102,7 +102,6 @@ impl Workload {
         if w.test.is_empty() {
             bail!("the simulated test period has no records");
         }
-        w.now = Utc::now().max(DateTime::<Utc>::MIN_UTC);
         Ok(w)
     }
 
