@@ -529,6 +529,45 @@ fn http(
     (status, body)
 }
 
+/// Starts `provguard serve` on a free port with an `hr` mapping (HMAC key `hr-key`) that maps a
+/// delivery's `entitlement_field` to an entitlement of `kind` granted by `action`, its state in
+/// `dir`, stopping after `max_requests`; returns the child (stdout piped) and its first log line.
+fn serve_hr(
+    dir: &std::path::Path,
+    max_requests: usize,
+    (action, entitlement_field, kind): (&str, &str, &str),
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    let mapping = dir.join("hr.vrl");
+    std::fs::write(
+        &mapping,
+        format!(
+            r#". = {{"id": string!(.event_id), "source": "hr", "tenant": "acme", "time": .at,
+              "action": "{action}", "outcome": "success", "actor": {{"email": .by, "kind": "human"}},
+              "target": {{"email": .user, "kind": "human"}},
+              "entitlement": {{"name": .{entitlement_field}, "kind": "{kind}", "privilege": "unknown"}},
+              "approval_ref": null, "channel": "api"}}"#
+        ),
+    )
+    .unwrap();
+    let max = max_requests.to_string();
+    let state = dir.join("s.db");
+    let hr = format!("hr={}", mapping.display());
+    let mut env = env.to_vec();
+    env.push(("PROVGUARD_HMAC_HR", "hr-key"));
+    spawn_serve(
+        &[
+            "--max-requests".as_ref(),
+            max.as_ref(),
+            "--state".as_ref(),
+            state.as_os_str(),
+            "--mapping".as_ref(),
+            hr.as_ref(),
+        ],
+        &env,
+    )
+}
+
 /// Starts `provguard serve` on a free port with `args` and `env`; returns the child (stdout
 /// piped) and the first line it logged, which names the address and the routes.
 fn spawn_serve(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> (std::process::Child, String) {
@@ -561,31 +600,11 @@ fn served_at(first: &str) -> String {
 #[test]
 fn serve_answers_handshakes_checks_secrets_and_scores_deliveries() {
     let dir = tempfile::tempdir().unwrap();
-    let mapping = dir.path().join("hr.vrl");
-    std::fs::write(
-        &mapping,
-        r#". = {"id": string!(.event_id), "source": "hr", "tenant": "acme", "time": .at,
-              "action": "grant_role", "outcome": "success", "actor": {"email": .by, "kind": "human"},
-              "target": {"email": .user, "kind": "human"},
-              "entitlement": {"name": .role, "kind": "role", "privilege": "unknown"},
-              "approval_ref": null, "channel": "api"}"#,
-    )
-    .unwrap();
-    let state = dir.path().join("s.db");
-    let hr = format!("hr={}", mapping.display());
-    let (child, first) = spawn_serve(
-        &[
-            "--max-requests".as_ref(),
-            "4".as_ref(),
-            "--state".as_ref(),
-            state.as_os_str(),
-            "--mapping".as_ref(),
-            hr.as_ref(),
-        ],
-        &[
-            ("PROVGUARD_OKTA_SECRET", "okta-s3cret"),
-            ("PROVGUARD_HMAC_HR", "hr-key"),
-        ],
+    let (child, first) = serve_hr(
+        dir.path(),
+        4,
+        ("grant_role", "role", "role"),
+        &[("PROVGUARD_OKTA_SECRET", "okta-s3cret")],
     );
     let addr = served_at(&first);
     assert!(
@@ -701,29 +720,12 @@ fn serve_under_load_answers_everything_and_stores_each_event_once() {
     const RESENT: usize = UNIQUE / 5;
     const CLIENTS: usize = 6;
     let dir = tempfile::tempdir().unwrap();
-    let mapping = dir.path().join("hr.vrl");
-    std::fs::write(
-        &mapping,
-        r#". = {"id": string!(.event_id), "source": "hr", "tenant": "acme", "time": .at,
-              "action": "add_to_group", "outcome": "success", "actor": {"email": .by, "kind": "human"},
-              "target": {"email": .user, "kind": "human"},
-              "entitlement": {"name": .group, "kind": "group", "privilege": "unknown"},
-              "approval_ref": null, "channel": "api"}"#,
-    )
-    .unwrap();
     let state = dir.path().join("s.db");
-    let max = (UNIQUE + RESENT).to_string();
-    let hr = format!("hr={}", mapping.display());
-    let (mut child, first) = spawn_serve(
-        &[
-            "--max-requests".as_ref(),
-            max.as_ref(),
-            "--state".as_ref(),
-            state.as_os_str(),
-            "--mapping".as_ref(),
-            hr.as_ref(),
-        ],
-        &[("PROVGUARD_HMAC_HR", "hr-key")],
+    let (mut child, first) = serve_hr(
+        dir.path(),
+        UNIQUE + RESENT,
+        ("add_to_group", "group", "group"),
+        &[],
     );
     let addr = served_at(&first);
 
