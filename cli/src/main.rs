@@ -149,6 +149,9 @@ enum Command {
     /// whole pipeline (in memory and on SQLite), `ingest` end to end, rebaseline of large logs;
     /// prints one table. Build with `--release`
     Bench(bench::BenchArgs),
+    /// The audit trail: verify its hash chain against the verdicts the state serves.
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// List dead-lettered records with their reasons (JSON lines), for inspection or replay.
     DeadLetters {
         #[command(flatten)]
@@ -160,6 +163,23 @@ enum Command {
 enum FeedbackLabel {
     Benign,
     Malicious,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCmd {
+    /// Check every record's hash and link, the head kept beside the trail, and that each
+    /// verdict and its feedback match their records; exit status 1 when anything was altered.
+    Verify {
+        #[command(flatten)]
+        state: StateArgs,
+        /// A head printed by an earlier verify (SEQ:HASH), kept elsewhere: the trail must still
+        /// hold that record unchanged (this also catches a trail rewritten from the start).
+        #[arg(long, value_name = "SEQ:HASH")]
+        head: Option<provguard_core::audit::Head>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -651,6 +671,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => {
             bench::run(&args)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCmd::Verify { state, head, json }) => {
+            let report = match open(&state)? {
+                Opened::Sqlite(store) => store.verify_audit(head)?,
+                #[cfg(feature = "aws")]
+                Opened::DynamoDb(_) => bail!(
+                    "audit verify reads a state file; the DynamoDB table's audit trail is not hash-chained"
+                ),
+            };
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+            } else {
+                writeln!(out, "{}", table::audit(&report))?;
+            }
+            Ok(if report.intact() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::DeadLetters { state } => {
             let dead = on_store!(&state, |store| store.dead_letters()?);

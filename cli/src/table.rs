@@ -128,3 +128,24 @@ pub fn explain(v: &Verdict, event: Option<&Event>) -> String {
     }
     s
 }
+
+/// An audit verification report, for people.
+pub fn audit(r: &provguard_core::audit::AuditReport) -> String {
+    let mut s = format!(
+        "audit trail {}: {} records ({} verdicts, {} feedback)",
+        if r.intact() { "intact" } else { "ALTERED" },
+        r.records,
+        r.verdicts,
+        r.feedback
+    );
+    for p in &r.problems {
+        s.push_str("\n  - ");
+        s.push_str(p);
+    }
+    if let Some(h) = &r.head {
+        s.push_str(&format!(
+            "\nhead: {h}\n(keep the head elsewhere; `provguard audit verify --head {h}` checks it later)"
+        ));
+    }
+    s
+}

@@ -5,6 +5,7 @@
 //! here. See `DESIGN.md` for the contracts.
 
 pub mod alert;
+pub mod audit;
 pub mod baseline;
 pub mod config;
 pub mod context;

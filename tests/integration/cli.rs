@@ -499,6 +499,86 @@ fn the_demo_alerts_on_every_planted_anomaly_and_nothing_else() {
     }
 }
 
+#[test]
+fn audit_verify_finds_a_verdict_edited_behind_provguard() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("demo.db");
+    provguard()
+        .arg("demo")
+        .arg("--state")
+        .arg(&state)
+        .assert()
+        .success();
+    let verify = |extra: &[&str]| {
+        provguard()
+            .args(["audit", "verify", "--state"])
+            .arg(&state)
+            .args(extra)
+            .assert()
+    };
+    let report: Value =
+        serde_json::from_slice(&verify(&["--json"]).success().get_output().stdout).unwrap();
+    assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
+    let verdicts = report["verdicts"].as_u64().unwrap();
+    assert!(verdicts >= 8, "{report:#}");
+    let head = format!(
+        "{}:{}",
+        report["head"]["seq"],
+        report["head"]["hash"].as_str().unwrap()
+    );
+
+    // Feedback is appended; the earlier head still anchors the longer trail.
+    let alerts = provguard()
+        .args(["alerts", "--state"])
+        .arg(&state)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let first = verdict_lines(&alerts)[0]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    provguard()
+        .args(["feedback", "--state"])
+        .arg(&state)
+        .args([first.as_str(), "malicious", "--note", "confirmed"])
+        .assert()
+        .success();
+    verify(&["--head", &head])
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "audit trail intact: {} records ({verdicts} verdicts, 1 feedback)",
+            verdicts + 1
+        )));
+
+    // An intruder with the file lowers the score of an alert and erases the feedback.
+    let conn = rusqlite::Connection::open(&state).unwrap();
+    let changed = conn
+        .execute(
+            "UPDATE verdicts SET body = replace(body, '\"alert\":true', '\"alert\":false'), \
+             alert = 0, feedback = NULL WHERE event_id = ?1",
+            [&first],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(conn);
+    verify(&[])
+        .code(1)
+        .stdout(predicate::str::contains("audit trail ALTERED"))
+        .stdout(predicate::str::contains(format!(
+            "the verdict for event {first} was changed after it was recorded"
+        )))
+        .stdout(predicate::str::contains(format!(
+            "feedback on event {first} was removed after it was recorded"
+        )));
+
+    verify(&["--head", "12:nothex"])
+        .code(2)
+        .stderr(predicate::str::contains("is not a hex SHA-256"));
+}
+
 /// One HTTP/1.1 request over a plain socket; returns (status, body).
 fn http(
     addr: &str,

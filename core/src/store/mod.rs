@@ -265,7 +265,7 @@ pub mod conformance {
         .unwrap()
     }
 
-    fn verdict_for(e: &Event, alert: bool) -> Verdict {
+    pub fn verdict_for(e: &Event, alert: bool) -> Verdict {
         Verdict {
             event_id: e.id.clone(),
             source: e.source.clone(),

@@ -11,8 +11,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::*;
+use crate::audit::{self, AuditKind, AuditRecord, AuditReport, Head, Verifier};
 
-const SCHEMA_VERSION: i64 = 1;
+/// 2: the hash-chained audit trail (a state file of version 1 gets its verdicts and feedback
+/// chained when first opened).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,6 +61,19 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     raw TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dropped (source TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_is_append_only_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_is_append_only_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 "#;
 
 #[derive(Debug)]
@@ -111,6 +127,13 @@ impl SqliteStore {
                     found: v,
                     known: SCHEMA_VERSION,
                 });
+            }
+            Some(v) if v < SCHEMA_VERSION => {
+                chain_unchained(&conn)?;
+                conn.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'schema'",
+                    [SCHEMA_VERSION.to_string()],
+                )?;
             }
             Some(_) => {}
             None => {
@@ -246,16 +269,14 @@ impl VerdictStore for SqliteStore {
             return Ok(None);
         };
         let mut v: Verdict = serde_json::from_str(&body)?;
-        v.feedback = match label.as_deref() {
-            Some("benign") => Some(Feedback::Benign),
-            Some("malicious") => Some(Feedback::Malicious),
-            _ => None,
-        }
-        .map(|label| FeedbackRecord {
-            label,
-            note,
-            at: from_ms(at.unwrap_or_default()),
-        });
+        v.feedback = label
+            .as_deref()
+            .and_then(parse_feedback)
+            .map(|label| FeedbackRecord {
+                label,
+                note,
+                at: from_ms(at.unwrap_or_default()),
+            });
         Ok(Some(v))
     }
 
@@ -279,12 +300,18 @@ impl VerdictStore for SqliteStore {
         note: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let conn = self.conn();
         let label = feedback.as_str();
-        let n = conn.execute(
+        let mut conn = self.conn();
+        let tx = conn.savepoint()?;
+        let n = tx.execute(
             "UPDATE verdicts SET feedback = ?2, feedback_note = ?3, feedback_ms = ?4 WHERE event_id = ?1",
             params![event_id, label, note, ms(at)],
         )?;
+        if n > 0 {
+            let body = audit::feedback_body(feedback, note, at);
+            append_audit(&tx, AuditKind::Feedback, event_id, ms(at), &body)?;
+        }
+        tx.commit()?;
         Ok(n > 0)
     }
 }
@@ -505,14 +532,22 @@ impl Ledger for SqliteStore {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO verdicts (event_id, time_ms, alert, severity, score, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
+            let body = serde_json::to_string(v)?;
             stmt.execute(params![
                 v.event_id,
                 ms(v.time),
                 v.alert,
                 v.severity.as_str(),
                 v.score,
-                serde_json::to_string(v)?,
+                body,
             ])?;
+            append_audit(
+                &tx,
+                AuditKind::Verdict,
+                &v.event_id,
+                ms(c.ingested_at),
+                &body,
+            )?;
         }
         {
             let mut stmt = tx.prepare_cached(
@@ -543,6 +578,159 @@ impl Ledger for SqliteStore {
             conn.execute_batch("COMMIT")?;
         }
         Ok(())
+    }
+}
+
+/// Appends a record to the audit trail, chained to the newest one, and moves the kept head.
+/// Runs inside the caller's transaction (which holds the write lock: its first statement wrote).
+fn append_audit(
+    conn: &Connection,
+    kind: AuditKind,
+    event_id: &str,
+    at_ms: i64,
+    body: &str,
+) -> Result<(), StoreError> {
+    let last: Option<(i64, String)> = conn
+        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (seq, prev) = match last {
+        Some((seq, hash)) => (seq as u64 + 1, hash),
+        None => (1, audit::GENESIS.to_owned()),
+    };
+    let hash = audit::link(&prev, seq, kind.as_str(), event_id, at_ms, body);
+    conn.prepare_cached(
+        "INSERT INTO audit (seq, at_ms, kind, event_id, body, prev, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![seq as i64, at_ms, kind.as_str(), event_id, body, prev, hash])?;
+    let head = Head { seq, hash }.to_string();
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('audit_head', ?1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([head])?;
+    Ok(())
+}
+
+/// A state file written before the trail was chained: its verdicts (in the order they were
+/// written), then their feedback, become the first records.
+fn chain_unchained(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let run = || -> Result<(), StoreError> {
+        let empty: bool =
+            conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM audit)", [], |r| r.get(0))?;
+        if !empty {
+            return Ok(());
+        }
+        type Row = (
+            String,
+            String,
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+        );
+        let rows: Vec<Row> = conn
+            .prepare(
+                "SELECT v.event_id, v.body, e.ingested_ms, v.feedback, v.feedback_note, v.feedback_ms \
+                 FROM verdicts v JOIN events e ON e.id = v.event_id ORDER BY v.rowid",
+            )?
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        for (id, body, at, ..) in &rows {
+            append_audit(conn, AuditKind::Verdict, id, *at, body)?;
+        }
+        for (id, _, _, label, note, at) in &rows {
+            if let Some(label) = label.as_deref().and_then(parse_feedback) {
+                let at = from_ms(at.unwrap_or_default());
+                let body = audit::feedback_body(label, note.as_deref(), at);
+                append_audit(conn, AuditKind::Feedback, id, ms(at), &body)?;
+            }
+        }
+        Ok(())
+    };
+    match run() {
+        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+        Err(e) => {
+            conn.execute_batch("ROLLBACK").ok();
+            Err(e)
+        }
+    }
+}
+
+fn parse_feedback(label: &str) -> Option<Feedback> {
+    match label {
+        "benign" => Some(Feedback::Benign),
+        "malicious" => Some(Feedback::Malicious),
+        _ => None,
+    }
+}
+
+impl SqliteStore {
+    /// Verifies the audit trail: every link of the chain, the head kept beside it, an optional
+    /// anchor recorded earlier, and the verdicts and feedback the state serves.
+    pub fn verify_audit(&self, anchor: Option<Head>) -> Result<AuditReport, StoreError> {
+        let mut conn = self.conn();
+        // One read transaction: a writer cannot slip in between the trail and the verdicts.
+        let tx = conn.savepoint()?;
+        let mut v = Verifier::new(anchor);
+        {
+            let mut stmt = tx.prepare(
+                "SELECT seq, at_ms, kind, event_id, body, prev, hash FROM audit ORDER BY seq",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                v.record(&AuditRecord {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    at_ms: r.get(1)?,
+                    kind: r.get(2)?,
+                    event_id: r.get(3)?,
+                    body: r.get(4)?,
+                    prev: r.get(5)?,
+                    hash: r.get(6)?,
+                });
+            }
+        }
+        {
+            let mut stmt = tx.prepare(
+                "SELECT event_id, body, feedback, feedback_note, feedback_ms FROM verdicts",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let id: String = r.get(0)?;
+                let body: String = r.get(1)?;
+                let label: Option<String> = r.get(2)?;
+                let feedback = label.map(|l| match parse_feedback(&l) {
+                    Some(f) => audit::feedback_body(
+                        f,
+                        r.get::<_, Option<String>>(3).ok().flatten().as_deref(),
+                        from_ms(
+                            r.get::<_, Option<i64>>(4)
+                                .ok()
+                                .flatten()
+                                .unwrap_or_default(),
+                        ),
+                    ),
+                    None => format!("unknown label {l:?}"),
+                });
+                v.served(&id, &body, feedback.as_deref());
+            }
+        }
+        let kept: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let kept = kept.and_then(|k| match k.parse::<Head>() {
+            Ok(h) => Some(h),
+            Err(e) => {
+                v.problem(format!("the kept head {k:?} is unreadable ({e})"));
+                None
+            }
+        });
+        Ok(v.finish(kept))
     }
 }
 
@@ -587,5 +775,119 @@ mod tests {
         drop(conn);
         let err = SqliteStore::open(&path).unwrap_err();
         assert!(err.to_string().contains("newer provguard"), "{err}");
+    }
+
+    fn verdict_commit(s: &SqliteStore, id: &str, alert: bool) {
+        let e = conformance::event(id, "a@x.io", "b@x.io", "2024-01-01T00:00:00Z");
+        let mut v = conformance::verdict_for(&e, alert);
+        v.score = 7;
+        s.commit(&Commit {
+            event: &e,
+            verdict: Some(&v),
+            baselines: vec![],
+            ingested_at: "2024-01-01T00:00:01Z".parse().unwrap(),
+            actor_recent: &[],
+            target_recent: &[],
+        })
+        .unwrap();
+    }
+
+    fn raw(path: &Path) -> Connection {
+        Connection::open(path).unwrap()
+    }
+
+    #[test]
+    fn the_audit_trail_is_chained_append_only_and_verified_against_the_verdicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let s = SqliteStore::open(&path).unwrap();
+        for i in 0..5 {
+            verdict_commit(&s, &format!("v{i}"), i % 2 == 0);
+        }
+        // A re-delivery appends nothing.
+        verdict_commit(&s, "v1", false);
+        let at = "2024-01-02T00:00:00.123456Z".parse().unwrap();
+        assert!(
+            s.set_feedback("v2", Feedback::Benign, Some("planned"), at)
+                .unwrap()
+        );
+        assert!(!s.set_feedback("nope", Feedback::Benign, None, at).unwrap());
+        let rep = s.verify_audit(None).unwrap();
+        assert!(rep.intact(), "{:?}", rep.problems);
+        assert_eq!((rep.records, rep.verdicts, rep.feedback), (6, 5, 1));
+        let head = rep.head.clone().unwrap();
+        assert_eq!(head.seq, 6);
+        assert!(s.verify_audit(Some(head.clone())).unwrap().intact());
+
+        // The trail refuses edits and deletions.
+        let c = raw(&path);
+        let err = c
+            .execute("DELETE FROM audit WHERE seq = 3", [])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("append-only"), "{err}");
+        let err = c
+            .execute("UPDATE audit SET body = '{}' WHERE seq = 3", [])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("append-only"), "{err}");
+
+        // Past the triggers, each kind of tampering is found.
+        c.execute_batch(
+            "DROP TRIGGER audit_is_append_only_update; DROP TRIGGER audit_is_append_only_delete;",
+        )
+        .unwrap();
+        c.execute(
+            "UPDATE verdicts SET body = replace(body, '\"score\":7', '\"score\":0') WHERE event_id = 'v0'",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "UPDATE verdicts SET feedback = 'malicious' WHERE event_id = 'v2'",
+            [],
+        )
+        .unwrap();
+        c.execute("DELETE FROM audit WHERE seq = 4", []).unwrap();
+        c.execute("DELETE FROM audit WHERE seq = 6", []).unwrap();
+        let rep = s.verify_audit(Some(head)).unwrap();
+        let p = rep.problems.join("\n");
+        for found in [
+            "the verdict for event v0 was changed after it was recorded",
+            "feedback on event v2 is not in the audit trail",
+            "record 4 is missing",
+            "the verdict for event v3 is not in the audit trail",
+            "the newest 1 record was removed",
+            "the anchored record 6:",
+        ] {
+            assert!(p.contains(found), "{found:?} not in:\n{p}");
+        }
+    }
+
+    #[test]
+    fn a_state_file_from_before_the_chain_is_chained_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            verdict_commit(&s, "old1", true);
+            verdict_commit(&s, "old2", false);
+            let at = "2024-01-02T00:00:00Z".parse().unwrap();
+            s.set_feedback("old1", Feedback::Malicious, None, at)
+                .unwrap();
+        }
+        // Make it a version 1 file: no trail.
+        let c = raw(&path);
+        c.execute_batch(
+            "DROP TABLE audit; DELETE FROM meta WHERE key = 'audit_head'; \
+             UPDATE meta SET value = '1' WHERE key = 'schema';",
+        )
+        .unwrap();
+        drop(c);
+        let s = SqliteStore::open(&path).unwrap();
+        let rep = s.verify_audit(None).unwrap();
+        assert!(rep.intact(), "{:?}", rep.problems);
+        assert_eq!((rep.records, rep.verdicts, rep.feedback), (3, 2, 1));
+        verdict_commit(&s, "new", false);
+        assert_eq!(s.verify_audit(None).unwrap().head.unwrap().seq, 4);
     }
 }
