@@ -42,17 +42,17 @@ use crate::aws::{
 use crate::support::{normalizer, root};
 
 /// The demo organisation's CloudTrail history ends here.
-const HISTORY_END: &str = "2026-11-02T00:00:00Z";
+pub(crate) const HISTORY_END: &str = "2026-11-02T00:00:00Z";
 /// The event of samples/invoke/eventbridge-attach-admin-2am.json.
-const ADMIN_AT_2AM: &str = "e1a2b3c4-d5e6-4f70-8192-a3b4c5d6e7f8";
+pub(crate) const ADMIN_AT_2AM: &str = "e1a2b3c4-d5e6-4f70-8192-a3b4c5d6e7f8";
 const MEGAN: &str = "megan.shaw@acmerocket.example";
 const ADMIN_POLICY: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 
 /// moto with a fresh table.
-struct Aws {
-    m: Moto,
+pub(crate) struct Aws {
+    pub(crate) m: Moto,
     ddb: aws_sdk_dynamodb::Client,
-    table: String,
+    pub(crate) table: String,
     /// What each function's clients called.
     called: Functions,
 }
@@ -111,7 +111,7 @@ impl Called {
 }
 
 impl Aws {
-    fn new() -> Option<Aws> {
+    pub(crate) fn new() -> Option<Aws> {
         let m = moto()?;
         let ddb = dynamodb(&m, None);
         let table = unique("table");
@@ -125,7 +125,7 @@ impl Aws {
     }
 
     /// A store on the table (the functions each hold their own).
-    fn store(&self) -> DynamoDbStore {
+    pub(crate) fn store(&self) -> DynamoDbStore {
         DynamoDbStore::new(
             self.ddb.clone(),
             self.table.clone(),
@@ -176,12 +176,12 @@ impl Aws {
         }
     }
 
-    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.m.rt.block_on(f)
     }
 }
 
-fn invoke_sample(name: &str) -> Value {
+pub(crate) fn invoke_sample(name: &str) -> Value {
     let path = root().join("samples/invoke").join(name);
     serde_json::from_slice(&std::fs::read(&path).unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -201,7 +201,7 @@ fn demo_context() -> ContextImport {
 }
 
 /// The demo organisation's CloudTrail history (its first `limit` records).
-fn demo_cloudtrail(limit: usize) -> Vec<u8> {
+pub(crate) fn demo_cloudtrail(limit: usize) -> Vec<u8> {
     let bytes = std::fs::read(root().join("samples/demo/history/cloudtrail.json.gz")).unwrap();
     let mut json = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut json).unwrap();
@@ -213,7 +213,7 @@ fn demo_cloudtrail(limit: usize) -> Vec<u8> {
 /// The demo organisation's context and the baselines of its CloudTrail history, learned as
 /// `provguard learn` would (in memory, then written to the table in one go: learning event by
 /// event against moto would only be slow).
-fn seed_demo_baselines(a: &Aws) {
+pub(crate) fn seed_demo_baselines(a: &Aws) {
     let s = a.store();
     s.import_context(&demo_context()).unwrap();
     let mem = MemoryStore::new();
@@ -887,6 +887,133 @@ fn identity_provider_grants_are_reverted_through_their_apis() {
     }
     drop(server);
     a.assert_least_privilege();
+}
+
+/// An Okta server that answers every request with 204, after `delay` while `slow` is set.
+fn okta_server(
+    slow: Arc<std::sync::atomic::AtomicBool>,
+    delay: std::time::Duration,
+) -> (String, Arc<Mutex<usize>>, std::thread::JoinHandle<()>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", server.server_addr().to_ip().unwrap());
+    let served: Arc<Mutex<usize>> = Arc::default();
+    let count = Arc::clone(&served);
+    let handle = std::thread::spawn(move || {
+        while let Ok(Some(req)) = server.recv_timeout(std::time::Duration::from_secs(20)) {
+            if slow.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(delay);
+            }
+            *count.lock().unwrap() += 1;
+            let _ = req.respond(tiny_http::Response::from_string("").with_status_code(204));
+        }
+    });
+    (base, served, handle)
+}
+
+fn okta_grant(a: &Aws, id: &str, user: &str) {
+    stored(
+        a,
+        grant(
+            id,
+            "okta",
+            json!({"id": user, "email": format!("{user}@acmerocket.example"), "kind": "human"}),
+            json!({"id": "00g1prodadmins0demo7", "name": "prod-db-admins", "kind": "group", "privilege": "admin"}),
+            "add_to_group",
+        ),
+    );
+}
+
+fn okta_idp(base: &str) -> Idp {
+    Idp::new(
+        Some(Okta {
+            url: base.to_owned(),
+            token: "okta-token".into(),
+        }),
+        None,
+        None,
+    )
+}
+
+#[test]
+fn a_slow_identity_provider_fails_the_step_within_its_budget_and_a_later_request_reverts() {
+    let Some(a) = Aws::new() else { return };
+    let slow = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    // The server would answer 204 after 3 s; the call's budget is 1 s.
+    let (base, served, server) = okta_server(Arc::clone(&slow), std::time::Duration::from_secs(3));
+    okta_grant(&a, "okta-slow", "00uslowslowslow00001");
+    let idp = okta_idp(&base).with_timeout(std::time::Duration::from_secs(1));
+    let deps = remediate_deps(&a, &["okta:*"], idp);
+    let request = json!({"event_id": "okta-slow", "action": "revert", "dry_run": false});
+
+    let r = remediate(&a, &deps, request.clone());
+    assert_eq!(r.status, Status::Failed, "{r:#?}");
+    assert_eq!(r.steps.len(), 1, "{r:#?}");
+    assert_eq!(r.steps[0].outcome, StepOutcome::Failed);
+    let detail = r.steps[0].detail.as_deref().unwrap_or_default();
+    assert!(detail.contains("timeout"), "{detail}");
+
+    // The provider is back: the same request runs again (a failure is not a final answer).
+    slow.store(false, std::sync::atomic::Ordering::SeqCst);
+    // (The server answers one request at a time: let it finish the call that was abandoned.)
+    while *served.lock().unwrap() == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let r = remediate(&a, &deps, request);
+    assert_eq!(r.status, Status::Executed, "{r:#?}");
+    assert!(!r.earlier);
+    assert_eq!(*served.lock().unwrap(), 2, "one call per attempt");
+    drop(server);
+}
+
+#[test]
+fn remediations_beyond_the_hourly_cap_are_refused_until_the_next_hour() {
+    let Some(a) = Aws::new() else { return };
+    let (base, served, server) = okta_server(Arc::default(), std::time::Duration::ZERO);
+    for (id, user) in [
+        ("cap-1", "00ucapcapcapcap00001"),
+        ("cap-2", "00ucapcapcapcap00002"),
+        ("cap-3", "00ucapcapcapcap00003"),
+    ] {
+        okta_grant(&a, id, user);
+    }
+    let mut deps = remediate_deps(&a, &["okta:*"], okta_idp(&base));
+    deps.max_per_hour = 2;
+    let run = |deps: &provguard_remediate::Deps, id: &str| {
+        remediate(
+            &a,
+            deps,
+            json!({"event_id": id, "action": "revert", "dry_run": false}),
+        )
+    };
+    assert_eq!(run(&deps, "cap-1").status, Status::Executed);
+    assert_eq!(run(&deps, "cap-2").status, Status::Executed);
+    let refused = run(&deps, "cap-3");
+    assert_eq!(refused.status, Status::Refused, "{refused:#?}");
+    assert!(
+        refused
+            .message
+            .contains("2 remediations already ran this hour"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(
+        *served.lock().unwrap(),
+        2,
+        "nothing was called for the third"
+    );
+    assert_eq!(
+        a.store()
+            .remediations_this_hour(t("2026-11-03T09:30:00Z"))
+            .unwrap(),
+        2
+    );
+
+    // In the next hour the refused request may run.
+    deps.clock = || "2026-11-03T10:00:00Z".parse().unwrap();
+    let later = run(&deps, "cap-3");
+    assert_eq!(later.status, Status::Executed, "{later:#?}");
+    assert_eq!(*served.lock().unwrap(), 3);
+    drop(server);
 }
 
 #[test]

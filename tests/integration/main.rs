@@ -1,6 +1,7 @@
 mod aws;
 mod cli;
 mod corpus;
+mod faults;
 mod golden;
 mod infra;
 mod lambda;

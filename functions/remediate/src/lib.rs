@@ -204,19 +204,31 @@ fn http_failure(e: ureq::Error) -> String {
     format!("request failed: {e}")
 }
 
+/// The budget of one identity-provider call unless [`Idp::with_timeout`] says otherwise.
+pub const IDP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn idp_agent(budget: std::time::Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(budget))
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+}
+
 impl Idp {
     pub fn new(okta: Option<Okta>, entra: Option<Entra>, google: Option<Google>) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(std::time::Duration::from_secs(10)))
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
         Idp {
-            agent,
+            agent: idp_agent(IDP_TIMEOUT),
             okta,
             entra,
             google,
         }
+    }
+
+    /// Gives each call `budget` (connect, send and answer) instead of [`IDP_TIMEOUT`].
+    pub fn with_timeout(mut self, budget: std::time::Duration) -> Self {
+        self.agent = idp_agent(budget);
+        self
     }
 
     /// An access token for Graph by the client-credentials grant.
