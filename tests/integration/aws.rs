@@ -56,6 +56,11 @@ pub(crate) fn moto() -> Option<Moto> {
         eprintln!("skipping AWS tests: moto is not reachable at {endpoint} ({why})");
         return None;
     }
+    Some(moto_at(&endpoint))
+}
+
+/// A runtime and an SDK configuration for the moto server at `endpoint`.
+pub(crate) fn moto_at(endpoint: &str) -> Moto {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -63,7 +68,7 @@ pub(crate) fn moto() -> Option<Moto> {
         .expect("a tokio runtime");
     let config = rt.block_on(
         aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&endpoint)
+            .endpoint_url(endpoint)
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
                 "testing",
@@ -74,10 +79,10 @@ pub(crate) fn moto() -> Option<Moto> {
             ))
             .load(),
     );
-    Some(Moto { rt, config })
+    Moto { rt, config }
 }
 
-fn reachable(endpoint: &str) -> Result<(), String> {
+pub(crate) fn reachable(endpoint: &str) -> Result<(), String> {
     use std::net::{TcpStream, ToSocketAddrs};
     let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
     let host = rest.split('/').next().unwrap_or(rest);

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use lambda_runtime::{Context, LambdaEvent};
 use provguard_core::alert::SnsSink;
 use provguard_core::detect::DetectConfig;
-use provguard_core::normalize::{Normalized, split_input};
+use provguard_core::normalize::{Normalized, RawRecord, split_input};
 use provguard_core::store::memory::MemoryStore;
 use provguard_core::store::{DynamoDbStore, EventStore, VerdictStore};
 use provguard_core::webhook::WebhookSecrets;
@@ -214,6 +214,28 @@ fn serve(
     let _ = req.respond(resp);
 }
 
+/// The first `n` records of the demo's CloudTrail history that are provisioning events, and
+/// their event ids.
+pub(crate) fn provisioning_records(n: usize) -> (Vec<RawRecord>, Vec<String>) {
+    let mut normalizer = normalizer();
+    let mut ids = Vec::new();
+    let records: Vec<RawRecord> = split_input(&demo_cloudtrail(usize::MAX))
+        .into_iter()
+        .map(|r| r.unwrap())
+        .filter(|r| match normalizer.normalize(r, None, t(HISTORY_END)) {
+            Normalized::Events(e) => {
+                ids.push(e[0].id.clone());
+                true
+            }
+            _ => false,
+        })
+        .take(n)
+        .collect();
+    assert_eq!(records.len(), n);
+    ids.truncate(n);
+    (records, ids)
+}
+
 fn count(seen: &[Seen], f: impl Fn(&Seen) -> bool) -> usize {
     seen.iter().filter(|s| f(s)).count()
 }
@@ -232,22 +254,8 @@ fn dynamodb_throttling_and_server_errors_are_retried_and_nothing_is_lost_or_coun
     let store = DynamoDbStore::new(client, a.table.clone(), a.m.rt.handle().clone());
     let mut p = Pipeline::new(store, normalizer(), DetectConfig::default()).unwrap();
     // Thirteen records of the demo history that are provisioning events, as JSON Lines.
-    let mut n = normalizer();
-    let mut events = Vec::new();
-    let lines: Vec<String> = split_input(&demo_cloudtrail(60))
-        .into_iter()
-        .map(|r| r.unwrap())
-        .filter(|r| match n.normalize(r, None, t(HISTORY_END)) {
-            Normalized::Events(e) => {
-                events.push(e[0].id.clone());
-                true
-            }
-            _ => false,
-        })
-        .take(13)
-        .map(|r| r.value.to_string())
-        .collect();
-    assert_eq!(lines.len(), 13);
+    let (records, events) = provisioning_records(13);
+    let lines: Vec<String> = records.iter().map(|r| r.value.to_string()).collect();
     let log = lines.join("\n").into_bytes();
     let first_twelve = lines[..12].join("\n").into_bytes();
     let thirteenth = events[12].clone();

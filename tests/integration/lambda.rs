@@ -112,16 +112,20 @@ impl Called {
 
 impl Aws {
     pub(crate) fn new() -> Option<Aws> {
-        let m = moto()?;
+        Some(Aws::on(moto()?))
+    }
+
+    /// A fresh table on the moto server `m` reaches.
+    pub(crate) fn on(m: Moto) -> Aws {
         let ddb = dynamodb(&m, None);
         let table = unique("table");
         assert!(m.rt.block_on(create_table(&ddb, &table)).unwrap());
-        Some(Aws {
+        Aws {
             m,
             ddb,
             table,
             called: Functions::default(),
-        })
+        }
     }
 
     /// A store on the table (the functions each hold their own).

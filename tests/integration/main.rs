@@ -1,5 +1,6 @@
 mod aws;
 mod cli;
+mod concurrency;
 mod corpus;
 mod faults;
 mod golden;

@@ -17,6 +17,9 @@ use crate::audit::{self, AuditKind, AuditRecord, AuditReport, Head, Verifier};
 /// chained when first opened).
 const SCHEMA_VERSION: i64 = 2;
 
+/// How long a writer waits for another process's batch before giving up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
@@ -106,7 +109,8 @@ impl SqliteStore {
     }
 
     fn init(conn: Connection, display: &str) -> Result<Self, StoreError> {
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Another process may hold the write lock for a whole batch (seconds): wait for it.
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|source| StoreError::Open {
                 path: display.to_owned(),

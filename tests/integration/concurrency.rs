@@ -1,0 +1,269 @@
+//! At-least-once delivery without double counting, under concurrency: the same events delivered
+//! to several ingest invocations at the same moment (DynamoDB's conditional commit on moto), and
+//! several `provguard ingest` processes on one state file (SQLite's write lock).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Barrier};
+
+use lambda_runtime::{Context, LambdaEvent};
+use provguard_core::alert::SnsSink;
+use provguard_core::baseline::ScopeKey;
+use provguard_core::detect::DetectConfig;
+use provguard_core::store::memory::MemoryStore;
+use provguard_core::store::{BaselineStore, DynamoDbStore, EventStore, VerdictStore};
+use provguard_core::webhook::WebhookSecrets;
+use provguard_core::{Mode, Pipeline};
+use provguard_ingest::{Deps as IngestDeps, Emf, IngestEvent, IngestResponse, Summary};
+use serde_json::{Value, json};
+
+use crate::aws::{Calls, dynamodb, t, topic_with_queues};
+use crate::faults::provisioning_records;
+use crate::lambda::{Aws, HISTORY_END};
+use crate::support::{normalizer, provguard, root};
+
+/// Ingest invocations delivered each event at once.
+const INVOCATIONS: usize = 6;
+
+/// A moto server of this test's own that handles one request at a time. moto's threaded server
+/// checks a transaction's conditions and applies its writes without a lock, so two racing
+/// conditional writes can both pass there — a race DynamoDB, whose transactions are
+/// serializable, does not have. Served one at a time, the requests of concurrent invocations
+/// still interleave (both read, then both commit), so the only races left are provguard's.
+struct SerialMoto(std::process::Child);
+
+impl Drop for SerialMoto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const SERIAL_MOTO: &str = "import sys\n\
+from werkzeug.serving import run_simple\n\
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app\n\
+run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False)\n";
+
+/// The serial moto and a fresh table on it; `None` (skip) as the other AWS tests skip.
+fn serial_moto() -> Option<(SerialMoto, Aws)> {
+    crate::aws::moto()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new("python3")
+        .args(["-c", SERIAL_MOTO, &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 runs moto (installed by scripts/test)");
+    let server = SerialMoto(child);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while crate::aws::reachable(&endpoint).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a serial moto did not start on {endpoint}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Some((server, Aws::on(crate::aws::moto_at(&endpoint))))
+}
+
+#[test]
+fn the_same_events_delivered_to_six_concurrent_invocations_count_once() {
+    let Some((_server, a)) = serial_moto() else {
+        return;
+    };
+    let (topic, _) = topic_with_queues(&a.m, &[]);
+    let (records, ids) = provisioning_records(5);
+    // Each as EventBridge delivers a CloudTrail record.
+    let payloads: Vec<Value> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            json!({
+                "version": "0", "id": format!("delivery-{i}"),
+                "detail-type": "AWS API Call via CloudTrail", "source": "aws.iam",
+                "account": r.value["recipientAccountId"], "time": r.value["eventTime"],
+                "region": "us-east-1", "resources": [], "detail": r.value,
+            })
+        })
+        .collect();
+
+    let barrier = Barrier::new(INVOCATIONS);
+    let calls = Calls::default();
+    let summaries: Vec<Vec<Summary>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..INVOCATIONS)
+            .map(|_| {
+                let (a, topic, payloads, barrier, calls) =
+                    (&a, &topic, &payloads, &barrier, &calls);
+                scope.spawn(move || {
+                    // Each invocation environment has its own clients, pipeline and caches.
+                    let sns = aws_sdk_sns::Client::new(&a.m.config);
+                    let sink = SnsSink::new(sns, topic.clone(), a.m.rt.handle().clone(), a.store());
+                    let store = DynamoDbStore::new(
+                        dynamodb(&a.m, Some(calls)),
+                        a.table.clone(),
+                        a.m.rt.handle().clone(),
+                    );
+                    let pipeline =
+                        Pipeline::new(store, normalizer(), DetectConfig::default()).unwrap();
+                    let deps = IngestDeps::new(pipeline, Arc::new(sink), WebhookSecrets::default())
+                        .with_metrics(Emf::new(std::io::sink()));
+                    let mut out = Vec::new();
+                    for p in payloads {
+                        barrier.wait();
+                        let event: IngestEvent = serde_json::from_value(p.clone()).unwrap();
+                        // An invocation that fails (a transaction conflict) is retried, as
+                        // Lambda retries an asynchronous invocation.
+                        let mut attempts = 0;
+                        let s = loop {
+                            attempts += 1;
+                            match a.block_on(provguard_ingest::handle(
+                                &deps,
+                                LambdaEvent::new(event.clone(), Context::default()),
+                            )) {
+                                Ok(IngestResponse::Summary(s)) => break s,
+                                Ok(other) => panic!("{other:?}"),
+                                Err(e) if attempts < 5 => {
+                                    let _ = e;
+                                }
+                                Err(e) => panic!("still failing after 5 attempts: {e}"),
+                            }
+                        };
+                        out.push(s);
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+
+    // Per event: exactly one invocation scored it; the others found it stored.
+    for (i, id) in ids.iter().enumerate() {
+        let scored: u64 = summaries.iter().map(|s| s[i].verdicts).sum();
+        let duplicates: u64 = summaries.iter().map(|s| s[i].duplicates).sum();
+        assert_eq!(
+            (scored, duplicates),
+            (1, INVOCATIONS as u64 - 1),
+            "event {id}: {summaries:?}"
+        );
+        assert!(a.store().verdict(id).unwrap().is_some(), "{id}");
+    }
+
+    // Some invocations read the event as new and lost the commit to another one: the race the
+    // conditional write is for was run, not avoided.
+    let commits = calls
+        .take()
+        .iter()
+        .filter(|op| *op == "TransactWriteItems")
+        .count();
+    assert!(commits > ids.len(), "{commits} commits");
+
+    // The baselines counted each event once: the same as one delivery each, in order.
+    let mut reference =
+        Pipeline::new(MemoryStore::new(), normalizer(), DetectConfig::default()).unwrap();
+    for r in &records {
+        reference
+            .process_record(r, None, Mode::Score, t(HISTORY_END), &mut |_| {})
+            .unwrap();
+    }
+    let tenant = a.store().event(&ids[0]).unwrap().unwrap().tenant;
+    let key = ScopeKey::tenant(&tenant);
+    let counted = |s: &dyn BaselineStore| {
+        let b = s.baselines(std::slice::from_ref(&key)).unwrap();
+        (b[&key].events.n, b[&key].grants.n)
+    };
+    assert_eq!(counted(&a.store()), counted(reference.store()));
+    assert_eq!(counted(&a.store()).0, 5);
+}
+
+#[test]
+fn concurrent_ingest_processes_on_one_state_file_store_and_score_each_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let history = root().join("samples/demo/history");
+    let files = ["cloudtrail.json.gz", "okta.jsonl.gz", "entra.jsonl.gz"];
+    // Four processes, each with all three files in its own order, started together.
+    let orders = [[0, 1, 2], [2, 1, 0], [1, 0, 2], [0, 2, 1]];
+    let children: Vec<std::process::Child> = orders
+        .iter()
+        .map(|order| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("provguard"))
+                .arg("ingest")
+                .arg("--state")
+                .arg(&state)
+                .arg("--now")
+                .arg(HISTORY_END)
+                .args(order.iter().map(|&i| history.join(files[i])))
+                .env_remove("PROVGUARD_CONFIG")
+                .env_remove("PROVGUARD_LOG")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut scored: BTreeMap<String, usize> = BTreeMap::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            *scored
+                .entry(v["event_id"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = scored.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "scored more than once: {twice:?}");
+
+    // Every event of the three files is stored and scored: as many as one process alone finds.
+    let alone = dir.path().join("alone.db");
+    let out = provguard()
+        .arg("ingest")
+        .arg("--state")
+        .arg(&alone)
+        .arg("--now")
+        .arg(HISTORY_END)
+        .args(files.iter().map(|f| history.join(f)))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let expected: BTreeSet<String> = String::from_utf8_lossy(&out)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(expected.len() > 2_000, "{}", expected.len());
+    assert_eq!(scored.keys().cloned().collect::<BTreeSet<_>>(), expected);
+
+    // The audit trail holds one verdict record per event and is intact.
+    let report: Value = serde_json::from_slice(
+        &provguard()
+            .args(["audit", "verify", "--json", "--state"])
+            .arg(&state)
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        report["verdicts"].as_u64(),
+        Some(expected.len() as u64),
+        "{report}"
+    );
+}
