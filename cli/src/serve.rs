@@ -33,7 +33,7 @@ pub fn run(
     let server = tiny_http::Server::http(addr)
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let routes = secrets.configured();
-    tracing::info!(%addr, routes = ?routes, "listening");
+    tracing::info!(addr = %server.server_addr(), routes = ?routes, "listening");
     {
         let mut err = std::io::stderr().lock();
         writeln!(
@@ -48,6 +48,16 @@ pub fn run(
         )?;
     }
     for (served, mut http) in server.incoming_requests().enumerate() {
+        // Logged: method, path (no query) and header names; never header values or bodies,
+        // which carry secrets and presented credentials.
+        let method = http.method().to_string();
+        let path = http.url().split('?').next().unwrap_or_default().to_owned();
+        tracing::debug!(
+            %method,
+            %path,
+            headers = ?http.headers().iter().map(|h| h.field.as_str().as_str()).collect::<Vec<_>>(),
+            "request received"
+        );
         let response = handle(&mut pipeline, &secrets, &mut http);
         let (status, content_type, body) = match response {
             Ok(r) => r,
@@ -60,6 +70,11 @@ pub fn run(
                 )
             }
         };
+        if status < 400 {
+            tracing::info!(%method, %path, status, "answered");
+        } else {
+            tracing::warn!(%method, %path, status, answer = %body, "refused");
+        }
         let header = tiny_http::Header::from_bytes("Content-Type", content_type)
             .map_err(|()| anyhow::anyhow!("bad header"))?;
         let _ = http.respond(

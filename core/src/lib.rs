@@ -13,6 +13,7 @@ pub mod detect;
 pub mod email;
 pub mod eval;
 pub mod event;
+pub mod logging;
 pub mod normalize;
 pub mod pipeline;
 pub mod privilege;

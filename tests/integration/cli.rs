@@ -611,13 +611,13 @@ fn http(
 
 /// Starts `provguard serve` on a free port with an `hr` mapping (HMAC key `hr-key`) that maps a
 /// delivery's `entitlement_field` to an entitlement of `kind` granted by `action`, its state in
-/// `dir`, stopping after `max_requests`; returns the child (stdout piped) and its first log line.
+/// `dir`, stopping after `max_requests`.
 fn serve_hr(
     dir: &std::path::Path,
     max_requests: usize,
     (action, entitlement_field, kind): (&str, &str, &str),
     env: &[(&str, &str)],
-) -> (std::process::Child, String) {
+) -> Served {
     let mapping = dir.join("hr.vrl");
     std::fs::write(
         &mapping,
@@ -648,10 +648,13 @@ fn serve_hr(
     )
 }
 
-/// Starts `provguard serve` on a free port with `args` and `env`; returns the child (stdout
-/// piped) and the first line it logged, which names the address and the routes.
-fn spawn_serve(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> (std::process::Child, String) {
-    use std::io::BufRead;
+/// A started `provguard serve`: the child (stdout piped), the first line it logged (which names
+/// the address and the routes) and the rest of its log, read until it exits.
+type Served = (std::process::Child, String, std::thread::JoinHandle<String>);
+
+/// Starts `provguard serve` on a free port with `args` and `env`.
+fn spawn_serve(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Served {
+    use std::io::{BufRead, Read};
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("provguard"))
         .args(["serve", "--addr", "127.0.0.1:0"])
         .args(args)
@@ -660,11 +663,24 @@ fn spawn_serve(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> (std::process
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // The line that names the address (log lines may come before it).
     let mut first = String::new();
-    std::io::BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    (child, first)
+    let mut before = String::new();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    while !first.contains("listening on http://") {
+        before.push_str(&first);
+        first.clear();
+        assert!(
+            stderr.read_line(&mut first).unwrap() > 0,
+            "serve exited: {before}"
+        );
+    }
+    let log = std::thread::spawn(move || {
+        let mut rest = before;
+        let _ = stderr.read_to_string(&mut rest);
+        rest
+    });
+    (child, first, log)
 }
 
 /// The address in serve's first log line.
@@ -680,11 +696,15 @@ fn served_at(first: &str) -> String {
 #[test]
 fn serve_answers_handshakes_checks_secrets_and_scores_deliveries() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, first) = serve_hr(
+    // Logging everything it can (trace), so the scan at the end sees every log line.
+    let (child, first, log) = serve_hr(
         dir.path(),
         4,
         ("grant_role", "role", "role"),
-        &[("PROVGUARD_OKTA_SECRET", "okta-s3cret")],
+        &[
+            ("PROVGUARD_OKTA_SECRET", "okta-s3cret"),
+            ("PROVGUARD_LOG", "trace"),
+        ],
     );
     let addr = served_at(&first);
     assert!(
@@ -714,7 +734,7 @@ fn serve_answers_handshakes_checks_secrets_and_scores_deliveries() {
         &addr,
         "POST",
         "/okta",
-        &[("Authorization", "wrong")],
+        &[("Authorization", "wr0ng-t0ken-guess")],
         &delivery,
     );
     assert_eq!(status, 401);
@@ -748,6 +768,15 @@ fn serve_answers_handshakes_checks_secrets_and_scores_deliveries() {
     assert_eq!(verdicts.len(), 2, "{verdicts:?}");
     assert_eq!(verdicts[1]["event_id"], "hr-7");
     assert_eq!(verdicts[1]["privilege"], "admin");
+
+    // No secret, and no credential a caller presented, appears in the log or the output.
+    let log = first + &log.join().unwrap();
+    assert!(log.lines().count() > 4, "trace logging is on: {log}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for secret in ["okta-s3cret", "hr-key", "wr0ng-t0ken-guess", sig.as_str()] {
+        assert!(!log.contains(secret), "{secret:?} logged:\n{log}");
+        assert!(!stdout.contains(secret), "{secret:?} in the output");
+    }
 }
 
 #[test]
@@ -801,7 +830,7 @@ fn serve_under_load_answers_everything_and_stores_each_event_once() {
     const CLIENTS: usize = 6;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("s.db");
-    let (mut child, first) = serve_hr(
+    let (mut child, first, _log) = serve_hr(
         dir.path(),
         UNIQUE + RESENT,
         ("add_to_group", "group", "group"),

@@ -1144,6 +1144,11 @@ fn the_ingest_binary_answers_under_cargo_lambda_watch() {
         .args(["--env-var", "AWS_ACCESS_KEY_ID=testing"])
         .args(["--env-var", "AWS_SECRET_ACCESS_KEY=testing"])
         .args(["--env-var", "AWS_REGION=us-east-1"])
+        // Webhook secrets (the Okta one is the sample delivery's), and every log line there is.
+        .args(["--env-var", "PROVGUARD_OKTA_SECRET=demo-okta-hook-secret"])
+        .args(["--env-var", "PROVGUARD_SCIM_TOKEN=scim-l0g-t0ken"])
+        .args(["--env-var", "PROVGUARD_HMAC_HR=hr-l0g-key"])
+        .args(["--env-var", "AWS_LAMBDA_LOG_LEVEL=TRACE"])
         .current_dir(root())
         .process_group(0)
         .stdin(std::process::Stdio::null())
@@ -1230,4 +1235,32 @@ fn the_ingest_binary_answers_under_cargo_lambda_watch() {
     assert!(a.store().verdict(ADMIN_AT_2AM).unwrap().unwrap().alert);
     let sqs = aws_sdk_sqs::Client::new(&a.m.config);
     assert_eq!(receive(&a.m, &sqs, &queues["all"], 1, 5).len(), 1);
+
+    // Webhook deliveries through the Function URL, with a guessed credential and the right one.
+    let mut hook = invoke_sample("function-url-okta-hook.json");
+    for (authorization, status) in [("wr0ng-l0g-guess", 401), ("demo-okta-hook-secret", 200)] {
+        hook["headers"]["authorization"] = json!(authorization);
+        let mut r = agent
+            .post(&url)
+            .header("content-type", "application/json")
+            .send(hook.to_string().as_bytes())
+            .unwrap();
+        let body: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        assert_eq!(body["statusCode"], status, "{body}\n{}", log());
+    }
+
+    // No secret, and no credential a caller presented, is in the function's log.
+    let log = log();
+    assert!(
+        log.contains("TRACE") || log.contains("\"level\":\"TRACE\""),
+        "{log}"
+    );
+    for secret in [
+        "demo-okta-hook-secret",
+        "scim-l0g-t0ken",
+        "hr-l0g-key",
+        "wr0ng-l0g-guess",
+    ] {
+        assert!(!log.contains(secret), "{secret:?} logged:\n{log}");
+    }
 }

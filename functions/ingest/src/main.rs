@@ -12,7 +12,7 @@ use tokio::runtime::Handle;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    provguard_core::logging::init_lambda();
     let vars: Vec<(String, String)> = std::env::vars().collect();
     let cfg = Config::from_vars(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let core = provguard_core::Config::load_optional(cfg.config_file.as_deref())?;

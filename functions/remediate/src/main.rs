@@ -9,7 +9,7 @@ use provguard_remediate::{Deps, Idp, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    provguard_core::logging::init_lambda();
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     // Tokens given as ssm:<parameter> are read once, here; never logged.
     let vars = secret::resolve(
