@@ -61,6 +61,10 @@ pub struct DetectConfig {
     /// `min_evidence` of them are seen) runs an approval workflow: a grant that skips it is a
     /// breach of practice, scored as rule evidence.
     pub approval_policy_miss_rate: f64,
+    /// An event dated more than this after it was received (the later of the ingest time and
+    /// the clock) is dead-lettered, not scored: a wrong clock or a forged time would otherwise
+    /// decay every baseline it touches, minutes.
+    pub max_future_minutes: i64,
 }
 
 impl Default for DetectConfig {
@@ -83,6 +87,7 @@ impl Default for DetectConfig {
             break_glass: Vec::new(),
             history_days: 30,
             approval_policy_miss_rate: 0.01,
+            max_future_minutes: 60,
         }
     }
 }
@@ -94,6 +99,9 @@ impl DetectConfig {
                 "tenant_timezone `{}` is not an IANA time zone",
                 self.tenant_timezone
             ));
+        }
+        if self.max_future_minutes < 0 {
+            return Err("max_future_minutes must not be negative".into());
         }
         if self.half_life_days.is_nan() || self.half_life_days <= 0.0 {
             return Err("half_life_days must be positive".into());

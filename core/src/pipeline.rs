@@ -197,6 +197,24 @@ impl<S: Store> Pipeline<S> {
         };
         match self.normalizer.normalize(record, source, now) {
             Normalized::Events(events) => {
+                let horizon = now.max(Utc::now()) + Duration::minutes(self.cfg.max_future_minutes);
+                if let Some(e) = events.iter().find(|e| e.time > horizon) {
+                    let reason = format!(
+                        "event {} is dated {}, more than {} minutes after it was received: a wrong clock or a forged time (not scored, so it cannot skew the baselines)",
+                        e.id,
+                        e.time.to_rfc3339(),
+                        self.cfg.max_future_minutes
+                    );
+                    stats.dead_lettered += 1;
+                    tracing::warn!(source = %e.source, %reason, "record dead-lettered");
+                    self.store.dead_letter(&DeadLetter {
+                        received_at: now,
+                        source: Some(e.source.clone()),
+                        reason,
+                        raw: record.value.to_string(),
+                    })?;
+                    return Ok(stats);
+                }
                 for event in events {
                     stats.events += 1;
                     match self.process_event(&event, mode, now)? {

@@ -4,6 +4,7 @@ mod concurrency;
 mod corpus;
 mod faults;
 mod golden;
+mod hostile;
 mod infra;
 mod lambda;
 mod support;
