@@ -3,44 +3,13 @@
 //! a dead letter with a reason. Records are the project's samples with one part replaced, removed
 //! or retyped (so the programs' deep paths run), and arbitrary JSON.
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
+mod common;
 
-use chrono::{TimeZone, Utc};
+use common::{check, normalizer, samples};
 use proptest::prelude::*;
 use provguard_core::Normalizer;
-use provguard_core::normalize::{Normalized, RawRecord, split_input};
-use provguard_core::privilege::PrivilegeTable;
+use provguard_core::normalize::split_input;
 use serde_json::{Map, Value};
-
-const SOURCES: &[&str] = &["okta", "cloudtrail", "entra", "gworkspace", "scim"];
-
-/// Every raw sample record of the bundled sources.
-fn samples() -> &'static [Value] {
-    static S: OnceLock<Vec<Value>> = OnceLock::new();
-    S.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples");
-        let mut out = Vec::new();
-        for source in SOURCES {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(source))
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| {
-                    let name = p.file_name().unwrap().to_string_lossy();
-                    name.ends_with(".json") && !name.ends_with(".normalized.json")
-                })
-                .collect();
-            files.sort();
-            for f in files {
-                for piece in split_input(&std::fs::read(&f).unwrap()) {
-                    out.push(piece.unwrap().value);
-                }
-            }
-        }
-        assert!(out.len() > 20, "samples found: {}", out.len());
-        out
-    })
-}
 
 fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -136,32 +105,6 @@ fn mutate(v: &mut Value, target: &mut usize, change: &Change) -> bool {
         }
         _ => false,
     }
-}
-
-fn check(normalizer: &mut Normalizer, value: Value) {
-    let now = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
-    let record = RawRecord {
-        value,
-        envelope_source: None,
-    };
-    for source in std::iter::once(None).chain(SOURCES.iter().map(|s| Some(*s))) {
-        match normalizer.normalize(&record, source, now) {
-            Normalized::Events(events) => {
-                for e in events {
-                    assert!(!e.id.is_empty(), "an event without an id: {e:?}");
-                    let back: provguard_core::Event =
-                        serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
-                    assert_eq!(back, e);
-                }
-            }
-            Normalized::Dropped { reason, .. } => assert!(!reason.is_empty()),
-            Normalized::DeadLetter { reason, .. } => assert!(!reason.is_empty()),
-        }
-    }
-}
-
-fn normalizer() -> Normalizer {
-    Normalizer::new(&[], PrivilegeTable::default()).unwrap()
 }
 
 proptest! {
