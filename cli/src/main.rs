@@ -180,6 +180,13 @@ enum AuditCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Chain the verdicts and feedback committed to a deployed stack's table since the last seal
+    /// (the rebaseline function does it on every run; state files chain as they write).
+    #[cfg(feature = "aws")]
+    Seal {
+        #[arg(long, value_name = "TABLE")]
+        dynamodb_table: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -676,9 +683,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = match open(&state)? {
                 Opened::Sqlite(store) => store.verify_audit(head)?,
                 #[cfg(feature = "aws")]
-                Opened::DynamoDb(_) => bail!(
-                    "audit verify reads a state file; the DynamoDB table's audit trail is not hash-chained"
-                ),
+                Opened::DynamoDb(store) => store.verify_audit(head)?,
             };
             let mut out = std::io::stdout().lock();
             if json {
@@ -691,6 +696,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        #[cfg(feature = "aws")]
+        Command::Audit(AuditCmd::Seal { dynamodb_table }) => {
+            let report = open_table(&dynamodb_table)?.seal_audit(usize::MAX)?;
+            let mut stderr = std::io::stderr().lock();
+            writeln!(
+                stderr,
+                "sealed {} verdicts and feedback into the audit chain (head at record {})",
+                report.sealed, report.head_seq
+            )?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::DeadLetters { state } => {
             let dead = on_store!(&state, |store| store.dead_letters()?);

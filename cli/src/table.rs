@@ -138,6 +138,12 @@ pub fn audit(r: &provguard_core::audit::AuditReport) -> String {
         r.verdicts,
         r.feedback
     );
+    if r.pending > 0 {
+        s.push_str(&format!(
+            "\n{} verdicts or feedback not sealed yet (the next seal chains them)",
+            r.pending
+        ));
+    }
     for p in &r.problems {
         s.push_str("\n  - ");
         s.push_str(p);

@@ -941,4 +941,121 @@ fn the_cli_on_a_dynamodb_table_gives_what_it_gives_on_a_state_file() {
     let after = run(&["explain"], &on_table, &[id, "--json"]);
     let v: Value = serde_json::from_str(&after).unwrap();
     assert_eq!(v["feedback"]["label"], "benign", "{v}");
+
+    // The audit trail: sealed on demand, then verified like the file's.
+    run(&["audit", "seal"], &on_table, &[]);
+    for target in [&on_file[..], &on_table[..]] {
+        let report: Value =
+            serde_json::from_str(&run(&["audit", "verify"], target, &["--json"])).unwrap();
+        assert_eq!(report["problems"], json!([]), "{report}");
+        assert_eq!(report["pending"], 0, "{report}");
+        assert_eq!(
+            report["verdicts"].as_u64(),
+            Some(file.0.lines().count() as u64),
+            "{report}"
+        );
+    }
+}
+
+#[test]
+fn the_audit_trail_is_sealed_into_a_hash_chain_and_tampering_is_found() {
+    let Some(m) = moto() else { return };
+    let client = dynamodb(&m, None);
+    let table = unique("table");
+    assert!(m.rt.block_on(create_table(&client, &table)).unwrap());
+    let s = DynamoDbStore::new(client.clone(), table.clone(), m.rt.handle().clone());
+    // 60 verdicts (more than one sealing transaction holds) and feedback on one.
+    for i in 0..60 {
+        let e = conformance::event(
+            &format!("a{i}"),
+            "ann@acme.example",
+            &format!("u{i}@acme.example"),
+            &format!("2024-05-01T10:{:02}:00Z", i % 60),
+        );
+        let alert = i % 7 == 0;
+        let v = verdict(&e, alert, if alert { "high" } else { "info" }, "");
+        assert_eq!(commit(&s, &e, Some(&v)), CommitOutcome::Written);
+    }
+    let at = t("2024-08-02T00:00:00Z");
+    assert!(
+        s.set_feedback("a0", Feedback::Benign, Some("planned"), at)
+            .unwrap()
+    );
+    let rep = s.verify_audit(None).unwrap();
+    assert!(rep.intact(), "{:?}", rep.problems);
+    assert_eq!((rep.records, rep.pending), (0, 61), "{rep:?}");
+
+    let sealed = s.seal_audit(usize::MAX).unwrap();
+    assert_eq!(
+        (sealed.sealed, sealed.head_seq, sealed.more),
+        (61, 61, false)
+    );
+    assert_eq!(s.seal_audit(usize::MAX).unwrap().sealed, 0, "nothing twice");
+    let rep = s.verify_audit(None).unwrap();
+    assert!(rep.intact(), "{:?}", rep.problems);
+    assert_eq!(
+        (rep.records, rep.verdicts, rep.feedback, rep.pending),
+        (61, 60, 1, 0)
+    );
+    let head = rep.head.clone().unwrap();
+
+    // Feedback after a seal is pending until the next, not a problem.
+    assert!(s.set_feedback("a7", Feedback::Malicious, None, at).unwrap());
+    let rep = s.verify_audit(Some(head.clone())).unwrap();
+    assert!(rep.intact() && rep.pending == 1, "{rep:?}");
+    s.seal_audit(usize::MAX).unwrap();
+    let rep = s.verify_audit(Some(head)).unwrap();
+    assert!(
+        rep.intact() && rep.pending == 0 && rep.records == 62,
+        "{rep:?}"
+    );
+
+    // Behind provguard's back: a verdict edited, feedback rewritten, a sealed record deleted,
+    // a verdict deleted.
+    let set = |pk: &str, attr: &str, value: &str| {
+        m.rt.block_on(
+            client
+                .update_item()
+                .table_name(&table)
+                .key("pk", AttributeValue::S(pk.into()))
+                .key("sk", AttributeValue::S("VERDICT".into()))
+                .update_expression("SET #a = :v")
+                .expression_attribute_names("#a", attr)
+                .expression_attribute_values(":v", AttributeValue::S(value.into()))
+                .send(),
+        )
+        .unwrap();
+    };
+    let delete = |pk: &str, sk: &str| {
+        m.rt.block_on(
+            client
+                .delete_item()
+                .table_name(&table)
+                .key("pk", AttributeValue::S(pk.into()))
+                .key("sk", AttributeValue::S(sk.into()))
+                .send(),
+        )
+        .unwrap();
+    };
+    let v3 = s.verdict("a3").unwrap().unwrap();
+    let mut quiet = v3.clone();
+    quiet.score = 0;
+    set("EVENT#a3", "b", &serde_json::to_string(&quiet).unwrap());
+    set(
+        "EVENT#a0",
+        "fb",
+        r#"{"label":"malicious","at":"2024-08-02T00:00:00Z"}"#,
+    );
+    delete("AUDIT", "R#000000000010");
+    delete("EVENT#a5", "VERDICT");
+    let rep = s.verify_audit(None).unwrap();
+    let p = rep.problems.join("\n");
+    for found in [
+        "the verdict for event a3 was changed after it was recorded",
+        "feedback on event a0 differs from its newest record",
+        "record 10 is missing",
+        "the verdict for event a5 is in the audit trail but was removed from the state",
+    ] {
+        assert!(p.contains(found), "{found:?} not in:\n{p}");
+    }
 }

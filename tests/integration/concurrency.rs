@@ -206,9 +206,17 @@ fn concurrent_ingest_processes_on_one_state_file_store_and_score_each_event_once
                 .unwrap()
         })
         .collect();
+    // Each child's output is drained on its own thread: a child blocked on a full pipe while
+    // holding the write lock would stall the others.
+    let outputs: Vec<std::process::Output> = children
+        .into_iter()
+        .map(|c| std::thread::spawn(move || c.wait_with_output().unwrap()))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
     let mut scored: BTreeMap<String, usize> = BTreeMap::new();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
+    for out in outputs {
         assert!(
             out.status.success(),
             "{}",

@@ -1037,6 +1037,21 @@ fn rebaseline_pages_through_the_log_pauses_near_its_deadline_and_resumes() {
         )
         .unwrap();
     assert!(stats.events > 100, "{stats:?}");
+    // A few more, scored as ingest scores them: their verdicts wait to be sealed.
+    let scored = p
+        .process_bytes(
+            &demo_cloudtrail(170),
+            None,
+            Mode::Score,
+            t(HISTORY_END),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert!(scored.verdicts > 0, "{scored:?}");
+    assert_eq!(
+        a.store().verify_audit(None).unwrap().pending,
+        scored.verdicts
+    );
     let deps = provguard_rebaseline::Deps {
         store: Arc::new(a.store_of(&a.called.rebaseline)),
         detect: DetectConfig::default(),
@@ -1063,6 +1078,11 @@ fn rebaseline_pages_through_the_log_pauses_near_its_deadline_and_resumes() {
         "{first:?}"
     );
     assert_eq!(first.pages, 1);
+    // Every run first seals the audit trail.
+    assert_eq!(first.sealed, scored.verdicts, "{first:?}");
+    let audit = a.store().verify_audit(None).unwrap();
+    assert!(audit.intact() && audit.pending == 0, "{audit:?}");
+    assert_eq!(audit.verdicts, scored.verdicts);
 
     // The next scheduled invocation (through the handler, no deadline pressure) resumes the
     // same window and finishes.
@@ -1081,7 +1101,12 @@ fn rebaseline_pages_through_the_log_pauses_near_its_deadline_and_resumes() {
     );
     assert!(done.resumed && done.now == scheduled, "{done:?}");
     assert!(done.pages_total > 2 && done.scopes > 10, "{done:?}");
-    assert_eq!(done.used + done.left_out, stats.events, "{done:?}");
+    assert_eq!(done.sealed, 0, "{done:?}");
+    assert_eq!(
+        done.used + done.left_out,
+        stats.events + scored.verdicts,
+        "{done:?}"
+    );
     let tenant = provguard_core::baseline::ScopeKey::tenant("111122223333");
     let b = a.store().baselines(std::slice::from_ref(&tenant)).unwrap();
     assert_eq!(b[&tenant].events.n, done.used, "{:?}", b[&tenant].events);

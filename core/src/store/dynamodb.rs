@@ -35,6 +35,9 @@
 //! | rebaseline staged baselines | `REBASELINE#<seq, 10 digits>` | `<scope key>` | `scope`, `z` as baselines | ≤ 400 KB, enforced |
 //! | remediation result (idempotency) | `REMEDIATION#<event id>` | `RESULT#<remedy>` | `state` running/done/failed, `at`, `b` report JSON | ≤ 400 KB, enforced |
 //! | remediation audit entry | `REMEDIATION#<event id>` | `AUDIT#<time, ns>#<n>` | `b` entry JSON (request, plan, each step's outcome) | small |
+//! | audit chain record (`audit.rs`) | `AUDIT` | `R#<seq, 12 digits>` | `seq`, `at`, `kind` verdict/feedback, `id`, `body` (verdict SHA-256 or feedback JSON), `prev`, `hash` | small |
+//! | audit chain head | `AUDIT` | `HEAD` | `seq`, `hash` (moved only from the seq read) | tiny |
+//! | verdict or feedback not yet sealed | `SEAL#PENDING` | `<time, ns>#<event id>#<kind>` | `id`, `kind`, `at` | tiny |
 //! | remediation hourly counter | `RATE#REMEDIATION` | `<yyyy-mm-ddThh>` | `n` (conditional ADD); `ttl` 2 days | tiny |
 //!
 //! # Per event: one read, one write
@@ -42,8 +45,8 @@
 //! [`Ledger::snapshot`] is one `BatchGetItem` (strongly consistent): the event marker, the
 //! baselines not cached by the caller and the actor's and target's `RECENT` items. [`Ledger::commit`]
 //! is one `TransactWriteItems`: the marker with `attribute_not_exists(pk)` (first, so its
-//! cancellation reason is the first), the log item, the verdict, the alert index item, both
-//! `RECENT` items (an `UpdateItem` that sets this event's entry and removes entries that fell out
+//! cancellation reason is the first), the log item, the verdict, the alert index item, the audit seal
+//! marker, both `RECENT` items (an `UpdateItem` that sets this event's entry and removes entries that fell out
 //! of the window or the count limit, so concurrent writers never lose each other's entries), the
 //! changed baselines and, on the first event of a UTC day seen by this process, its `LOGDAYS` item.
 //! A re-delivered event fails the condition, the whole transaction is cancelled, nothing is
@@ -1097,6 +1100,17 @@ impl VerdictStore for DynamoDbStore {
                 s(fb),
             )?);
         }
+        // Sealed into the audit chain by the next seal.
+        let marker = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(audit::seal_marker(
+                event_id,
+                crate::audit::AuditKind::Feedback,
+                at,
+            )))
+            .build()
+            .map_err(sdk("TransactWriteItems"))?;
+        items.push(TransactWriteItem::builder().put(marker).build());
         self.rt
             .block_on(
                 self.client
@@ -1402,6 +1416,11 @@ impl Ledger for DynamoDbStore {
                 item.insert("b".into(), s(vb));
                 puts.push((format!("the alert index entry of {}", e.id), item, None));
             }
+            puts.push((
+                format!("the audit seal marker of {}", e.id),
+                audit::seal_marker(&e.id, crate::audit::AuditKind::Verdict, c.ingested_at),
+                None,
+            ));
         }
         for (k, b) in &c.baselines {
             puts.push((String::new(), baseline_item(k, b)?, None));
@@ -1604,7 +1623,10 @@ impl PublishGuard for DynamoDbStore {
 }
 
 // The Lambda jobs' items (rebaseline checkpoint, remediation records): see jobs.rs.
+mod audit;
 mod jobs;
+
+pub use audit::SealReport;
 pub use jobs::{RebaselineCheckpoint, RemediationStart, RemediationState};
 
 #[cfg(test)]

@@ -142,7 +142,7 @@ impl SqliteStore {
             Some(_) => {}
             None => {
                 conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?1)",
                     [SCHEMA_VERSION.to_string()],
                 )?;
             }

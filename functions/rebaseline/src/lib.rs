@@ -11,6 +11,9 @@
 //! interval ago is not started again, so the function can be scheduled often (e.g. hourly) to
 //! finish long runs quickly while recomputing about once a day.
 //!
+//! Every run first seals the verdicts and feedback committed since the last into the audit
+//! trail's hash chain ([`DynamoDbStore::seal_audit`]).
+//!
 //! Its [`Deps`] has no alert sink: this function cannot page anyone.
 //!
 //! [`Pipeline::rebaseline`]: provguard_core::Pipeline::rebaseline
@@ -28,6 +31,8 @@ pub const AWS_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:Query",
+    // Sealing the audit chain (records, head and markers in one transaction).
+    "dynamodb:TransactWriteItems",
 ];
 
 use std::collections::HashMap;
@@ -81,6 +86,9 @@ pub struct Report {
     pub left_out: u64,
     /// Baselines written (when finished).
     pub scopes: usize,
+    /// Verdicts and feedback sealed into the audit chain by this invocation.
+    #[serde(default)]
+    pub sealed: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +129,10 @@ pub struct Deps {
     pub min_interval: Duration,
 }
 
+/// Verdicts and feedback sealed into the audit chain per invocation at most (the rest waits
+/// for the next).
+pub const SEAL_PER_RUN: usize = 20_000;
+
 /// Milliseconds since the Unix epoch, the unit of `Context::deadline`.
 fn wall_ms() -> u64 {
     std::time::SystemTime::now()
@@ -137,7 +149,7 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Schedule>) -> Result<Report,
         tokio::task::spawn_blocking(move || run(&deps, schedule.time, deadline, wall_ms)).await?;
     match &report {
         Ok(r) => {
-            tracing::info!(request_id = %context.request_id, status = ?r.status, resumed = r.resumed, pages = r.pages, pages_total = r.pages_total, used = r.used, left_out = r.left_out, scopes = r.scopes, window_end = %r.now, "rebaseline");
+            tracing::info!(request_id = %context.request_id, status = ?r.status, resumed = r.resumed, sealed = r.sealed, pages = r.pages, pages_total = r.pages_total, used = r.used, left_out = r.left_out, scopes = r.scopes, window_end = %r.now, "rebaseline");
         }
         Err(e) => {
             tracing::error!(request_id = %context.request_id, error = %chain(e), "rebaseline failed; it resumes from its last checkpoint");
@@ -156,6 +168,8 @@ pub fn run(
 ) -> Result<Report, Error> {
     let store = &deps.store;
     let cfg = &deps.detect;
+    // First, the audit trail: what was committed since the last run is chained.
+    let sealed = store.seal_audit(SEAL_PER_RUN)?.sealed;
     let (mut cp, mut all, resumed) = match store.rebaseline_checkpoint()? {
         Some((cp, staged)) => (cp, staged, true),
         None => {
@@ -171,6 +185,7 @@ pub fn run(
                         used: 0,
                         left_out: 0,
                         scopes: 0,
+                        sealed,
                     });
                 }
             }
@@ -198,6 +213,7 @@ pub fn run(
         used: cp.used,
         left_out: cp.left_out,
         scopes,
+        sealed,
     };
     loop {
         let (events, next) =
