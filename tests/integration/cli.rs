@@ -917,4 +917,11 @@ fn serve_under_load_answers_everything_and_stores_each_event_once() {
     for i in [0, RESENT - 1, UNIQUE - 1] {
         assert!(store.verdict(&format!("load-{i}")).unwrap().is_some());
     }
+    // The audit trail holds exactly one intact record per event sent.
+    let audit = store.verify_audit(None).unwrap();
+    assert!(audit.intact(), "{:?}", audit.problems);
+    assert_eq!(
+        (audit.records, audit.verdicts),
+        (UNIQUE as u64, UNIQUE as u64)
+    );
 }
