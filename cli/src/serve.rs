@@ -1,12 +1,13 @@
 //! `provguard serve`: the webhook routes of the ingest Lambda, locally, on the embedded store.
 //! Verdicts are written to stdout as JSON lines, like `provguard ingest`.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use chrono::Utc;
+use chrono::{DateTime, Duration, Utc};
 use provguard_core::store::SqliteStore;
 use provguard_core::webhook::{self, Outcome, Request, WebhookSecrets};
 use provguard_core::{Mode, Pipeline};
@@ -47,6 +48,8 @@ pub fn run(
             }
         )?;
     }
+    // Signed requests processed, until the end of their replay windows.
+    let mut replays: HashMap<String, DateTime<Utc>> = HashMap::new();
     for (served, mut http) in server.incoming_requests().enumerate() {
         // Logged: method, path (no query) and header names; never header values or bodies,
         // which carry secrets and presented credentials.
@@ -58,7 +61,7 @@ pub fn run(
             headers = ?http.headers().iter().map(|h| h.field.as_str().as_str()).collect::<Vec<_>>(),
             "request received"
         );
-        let response = handle(&mut pipeline, &secrets, &mut http);
+        let response = handle(&mut pipeline, &secrets, &mut replays, &mut http);
         let (status, content_type, body) = match response {
             Ok(r) => r,
             Err(e) => {
@@ -92,6 +95,7 @@ pub fn run(
 fn handle(
     pipeline: &mut Pipeline<SqliteStore>,
     secrets: &WebhookSecrets,
+    replays: &mut HashMap<String, DateTime<Utc>>,
     http: &mut tiny_http::Request,
 ) -> Result<(u16, &'static str, String)> {
     let url = http.url().to_owned();
@@ -129,12 +133,29 @@ fn handle(
                         .to_string(),
                 ));
             }
+            let replay = webhook::replay_key(&req);
+            if let Some(k) = &replay {
+                replays.retain(|_, until| *until >= now);
+                if replays.contains_key(k) {
+                    if let Outcome::Respond {
+                        status,
+                        content_type,
+                        body,
+                    } = webhook::replayed()
+                    {
+                        return Ok((status, content_type, body));
+                    }
+                }
+            }
             let stdout = std::io::stdout();
             let stats =
                 pipeline.process_bytes(&body, Some(&source), Mode::Score, now, &mut |v| {
                     let mut out = stdout.lock();
                     let _ = writeln!(out, "{}", serde_json::to_string(v).unwrap_or_default());
                 })?;
+            if let Some(k) = replay {
+                replays.insert(k, now + Duration::seconds(webhook::replay_window(secrets)));
+            }
             Ok((
                 200,
                 "application/json",

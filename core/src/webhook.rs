@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::Value as Json;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// Largest body accepted (Lambda Function URLs accept 6 MB; provisioning deliveries are small).
@@ -342,11 +342,7 @@ fn custom(req: &Request, secrets: &WebhookSecrets, mapping: &str, now: DateTime<
     ) else {
         return respond(401, "unauthorized");
     };
-    let window = if secrets.replay_window_secs > 0 {
-        secrets.replay_window_secs
-    } else {
-        DEFAULT_REPLAY_WINDOW_SECS
-    };
+    let window = replay_window(secrets);
     let fresh = ts
         .parse::<i64>()
         .is_ok_and(|t| (now.timestamp() - t).abs() <= window);
@@ -359,9 +355,53 @@ fn custom(req: &Request, secrets: &WebhookSecrets, mapping: &str, now: DateTime<
     }
 }
 
+/// How far a signed request's timestamp may be from the time it is received, seconds.
+pub fn replay_window(secrets: &WebhookSecrets) -> i64 {
+    if secrets.replay_window_secs > 0 {
+        secrets.replay_window_secs
+    } else {
+        DEFAULT_REPLAY_WINDOW_SECS
+    }
+}
+
+/// The key under which a host remembers a signed request it processed, to refuse the same
+/// request sent again inside the replay window ([`replayed`]): the SHA-256 of its signature.
+/// Only `/hook/` requests are signed per request; the other routes authenticate with a static
+/// secret, their senders re-deliver on purpose, and a re-delivery changes nothing (idempotent on
+/// the event id).
+pub fn replay_key(req: &Request) -> Option<String> {
+    if !req.path.starts_with("/hook/") {
+        return None;
+    }
+    let sig = req.header("x-provguard-signature")?;
+    Some(hex::encode(Sha256::digest(sig.trim().as_bytes())))
+}
+
+/// The answer to a signed request whose signature was already used.
+pub fn replayed() -> Outcome {
+    respond(409, "replayed request: this signature was already used")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_signed_requests_have_a_replay_key() {
+        let mut r = Request {
+            method: "POST".into(),
+            path: "/hook/hr".into(),
+            ..Request::default()
+        };
+        assert_eq!(replay_key(&r), None);
+        r.headers
+            .insert("x-provguard-signature".into(), "sha256=ab".into());
+        let k = replay_key(&r).unwrap();
+        assert_eq!(k.len(), 64);
+        r.path = "/okta".into();
+        assert_eq!(replay_key(&r), None);
+        assert!(matches!(replayed(), Outcome::Respond { status: 409, .. }));
+    }
 
     fn secrets() -> WebhookSecrets {
         WebhookSecrets {

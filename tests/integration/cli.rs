@@ -699,7 +699,7 @@ fn serve_answers_handshakes_checks_secrets_and_scores_deliveries() {
     // Logging everything it can (trace), so the scan at the end sees every log line.
     let (child, first, log) = serve_hr(
         dir.path(),
-        4,
+        5,
         ("grant_role", "role", "role"),
         &[
             ("PROVGUARD_OKTA_SECRET", "okta-s3cret"),
@@ -750,17 +750,16 @@ fn serve_answers_handshakes_checks_secrets_and_scores_deliveries() {
     let payload = r#"{"event_id":"hr-7","at":"2026-05-04T10:00:00Z","by":"a@acme.example","user":"b@acme.example","role":"Payroll Admin"}"#;
     let ts = chrono::Utc::now().timestamp().to_string();
     let sig = provguard_core::webhook::sign("hr-key", &ts, payload.as_bytes());
-    let (status, body) = http(
-        &addr,
-        "POST",
-        "/hook/hr",
-        &[
-            ("X-Provguard-Timestamp", &ts),
-            ("X-Provguard-Signature", &sig),
-        ],
-        payload,
-    );
+    let signed = [
+        ("X-Provguard-Timestamp", ts.as_str()),
+        ("X-Provguard-Signature", sig.as_str()),
+    ];
+    let (status, body) = http(&addr, "POST", "/hook/hr", &signed, payload);
     assert_eq!(status, 200, "{body}");
+    // The same signed request again, inside its window: refused.
+    let (status, body) = http(&addr, "POST", "/hook/hr", &signed, payload);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("replayed request"), "{body}");
 
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());

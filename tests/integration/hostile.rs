@@ -38,6 +38,14 @@ struct Run {
     pipeline: Pipeline<SqliteStore>,
 }
 
+impl Run {
+    /// Asserts how many events were scored and how many records dead-lettered.
+    fn expect(&self, verdicts: u64, dead_lettered: u64) {
+        let got = (self.stats.verdicts, self.stats.dead_lettered);
+        assert_eq!(got, (verdicts, dead_lettered), "{:?}", self.stats);
+    }
+}
+
 fn run_with(normalizer: Normalizer, bytes: &[u8], mode: Mode) -> Run {
     let store = SqliteStore::open_in_memory().unwrap();
     let mut pipeline = Pipeline::new(store, normalizer, DetectConfig::default()).unwrap();
@@ -66,12 +74,7 @@ fn run(bytes: &[u8]) -> Run {
 fn rejected_beside_a_good_record(bad: &str, why: &str, kept: &str) {
     let good = okta_as("good-1").to_string();
     let r = run(format!("{bad}\n{good}\n").as_bytes());
-    assert_eq!(
-        (r.stats.verdicts, r.stats.dead_lettered),
-        (1, 1),
-        "{:?}",
-        r.stats
-    );
+    r.expect(1, 1);
     assert!(r.pipeline.store().has_event("good-1").unwrap());
     assert_eq!(r.dead.len(), 1);
     assert!(r.dead[0].reason.contains(why), "{:?}", r.dead[0].reason);
@@ -103,12 +106,7 @@ fn invalid_utf8_is_replaced_and_the_record_still_processed() {
     bytes[at] = 0xff;
     bytes[at + 1] = 0xfe;
     let r = run(&bytes);
-    assert_eq!(
-        (r.stats.verdicts, r.stats.dead_lettered),
-        (1, 0),
-        "{:?}",
-        r.stats
-    );
+    r.expect(1, 0);
     let e = r.pipeline.store().event("utf8-1").unwrap().unwrap();
     let actor = serde_json::to_string(&e.actor).unwrap();
     assert!(
@@ -140,12 +138,7 @@ fn a_10_mb_body_is_refused_at_the_webhook_and_a_10_mb_record_is_handled() {
     let mut v = okta_as("big-1");
     v["debugContext"]["debugData"]["padding"] = json!(big);
     let r = run(v.to_string().as_bytes());
-    assert_eq!(
-        (r.stats.verdicts, r.stats.dead_lettered),
-        (1, 0),
-        "{:?}",
-        r.stats
-    );
+    r.expect(1, 0);
     let stored = r.pipeline.store().event("big-1").unwrap().unwrap();
     assert!(serde_json::to_string(&stored).unwrap().len() < 100_000);
 }
@@ -169,12 +162,7 @@ fn deep_nesting_is_refused_by_the_parser_and_moderate_nesting_is_carried() {
     }
     v["debugContext"]["debugData"]["nested"] = inner;
     let r = run(v.to_string().as_bytes());
-    assert_eq!(
-        (r.stats.verdicts, r.stats.dead_lettered),
-        (1, 0),
-        "{:?}",
-        r.stats
-    );
+    r.expect(1, 0);
 }
 
 #[test]
@@ -195,12 +183,7 @@ fn wrong_types_and_missing_fields_are_dead_lettered_with_the_field_named() {
     .unwrap();
     trail.as_object_mut().unwrap().remove("eventTime");
     let r = run(format!("{wrong}\n{missing}\n{garbled}\n{trail}\n").as_bytes());
-    assert_eq!(
-        (r.stats.verdicts, r.stats.dead_lettered),
-        (0, 4),
-        "{:?}",
-        r.stats
-    );
+    r.expect(0, 4);
     let reasons: Vec<&str> = r.dead.iter().map(|d| d.reason.as_str()).collect();
     assert!(
         reasons[0].contains("without a `published` time"),
@@ -221,12 +204,7 @@ fn wrong_types_and_missing_fields_are_dead_lettered_with_the_field_named() {
     let mut no_actor = okta_as("missing-2");
     no_actor.as_object_mut().unwrap().remove("actor");
     let r = run(format!("{no_target}\n{no_actor}\n").as_bytes());
-    assert_eq!(
-        (r.stats.verdicts, r.stats.dead_lettered),
-        (2, 0),
-        "{:?}",
-        r.stats
-    );
+    r.expect(2, 0);
     let store = r.pipeline.store();
     let e1 = store.event("missing-1").unwrap().unwrap();
     let e2 = store.event("missing-2").unwrap().unwrap();
@@ -257,12 +235,7 @@ fn a_time_far_in_the_future_is_dead_lettered_and_one_far_in_the_past_cannot_move
     let mut future = okta_as("future-1");
     future["published"] = json!("2999-01-01T00:00:00Z");
     let r = run(future.to_string().as_bytes());
-    assert_eq!(
-        (r.stats.verdicts, r.stats.dead_lettered),
-        (0, 1),
-        "{:?}",
-        r.stats
-    );
+    r.expect(0, 1);
     assert!(
         r.dead[0].reason.contains("2999-01-01"),
         "{}",

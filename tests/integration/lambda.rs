@@ -893,6 +893,59 @@ fn identity_provider_grants_are_reverted_through_their_apis() {
     a.assert_least_privilege();
 }
 
+#[test]
+fn a_signed_webhook_request_is_processed_once_and_its_replay_refused() {
+    let Some(a) = Aws::new() else { return };
+    let (topic, _) = topic_with_queues(&a.m, &[]);
+    let mapping = r#". = {"id": string!(.event_id), "source": "hr", "tenant": "acme", "time": .at,
+        "action": "grant_role", "outcome": "success", "actor": {"email": .by, "kind": "human"},
+        "target": {"email": .user, "kind": "human"},
+        "entitlement": {"name": .role, "kind": "role", "privilege": "unknown"}, "channel": "api"}"#;
+    let normalizer = provguard_core::Normalizer::new(
+        &[("hr".into(), mapping.into())],
+        provguard_core::privilege::PrivilegeTable::default(),
+    )
+    .unwrap();
+    let pipeline = Pipeline::new(a.store(), normalizer, DetectConfig::default()).unwrap();
+    let sns = aws_sdk_sns::Client::new(&a.m.config);
+    let sink = SnsSink::new(sns, topic, a.m.rt.handle().clone(), a.store());
+    let deps = IngestDeps::new(
+        pipeline,
+        Arc::new(sink),
+        WebhookSecrets::from_vars([("PROVGUARD_HMAC_HR", "hr-key")]),
+    )
+    .with_metrics(Emf::new(std::io::sink()));
+    let body = r#"{"event_id":"hr-9","at":"2026-11-03T10:00:00Z","by":"a@acme.example","user":"b@acme.example","role":"Payroll Admin"}"#;
+    let received = 1_793_700_000_000i64; // requestContext.timeEpoch, ms
+    let request = |ts: i64| {
+        let ts = ts.to_string();
+        let sig = provguard_core::webhook::sign("hr-key", &ts, body.as_bytes());
+        json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/hook/hr", "rawQueryString": "",
+            "headers": {"content-type": "application/json", "x-provguard-timestamp": ts, "x-provguard-signature": sig},
+            "requestContext": {"http": {"method": "POST", "path": "/hook/hr"}, "timeEpoch": received},
+            "body": body, "isBase64Encoded": false
+        })
+    };
+    let signed = request(received / 1000);
+    let (status, answer) = http(ingest(&a, &deps, signed.clone()));
+    assert_eq!(
+        (status, answer["verdicts"].as_u64()),
+        (200, Some(1)),
+        "{answer}"
+    );
+    // The same request again inside its window: refused, nothing processed.
+    let (status, answer) = http(ingest(&a, &deps, signed));
+    assert_eq!(status, 409, "{answer}");
+    // Signed anew (the sender's retry): accepted, and the event counts once.
+    let (status, answer) = http(ingest(&a, &deps, request(received / 1000 + 1)));
+    assert_eq!(
+        (status, answer["duplicates"].as_u64()),
+        (200, Some(1)),
+        "{answer}"
+    );
+}
+
 /// An Okta server that answers every request with 204, after `delay` while `slow` is set.
 fn okta_server(
     slow: Arc<std::sync::atomic::AtomicBool>,

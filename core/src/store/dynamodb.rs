@@ -38,6 +38,7 @@
 //! | audit chain record (`audit.rs`) | `AUDIT` | `R#<seq, 12 digits>` | `seq`, `at`, `kind` verdict/feedback, `id`, `body` (verdict SHA-256 or feedback JSON), `prev`, `hash` | small |
 //! | audit chain head | `AUDIT` | `HEAD` | `seq`, `hash` (moved only from the seq read) | tiny |
 //! | verdict or feedback not yet sealed | `SEAL#PENDING` | `<time, ns>#<event id>#<kind>` | `id`, `kind`, `at` | tiny |
+//! | signed webhook request processed (`jobs.rs`) | `REPLAY#<SHA-256 of its signature>` | `REPLAY` | `ttl`: the end of its replay window | tiny |
 //! | remediation hourly counter | `RATE#REMEDIATION` | `<yyyy-mm-ddThh>` | `n` (conditional ADD); `ttl` 2 days | tiny |
 //!
 //! # Per event: one read, one write

@@ -530,7 +530,42 @@ async fn dispatch(
                             None,
                         ));
                     }
+                    // A signed request is processed once: the same signature again inside its
+                    // window is refused (remembered only once processed, so a retry after a
+                    // failure here is not refused).
+                    let replay = webhook::replay_key(&req);
+                    if let Some(k) = replay.clone() {
+                        let shared = Arc::clone(&deps.shared);
+                        let seen = tokio::task::spawn_blocking(move || {
+                            lock(&shared.pipeline).store().replay_seen(&k, now)
+                        })
+                        .await??;
+                        if seen {
+                            tracing::warn!(path = %req.path, "replayed signed request refused");
+                            let Outcome::Respond {
+                                status,
+                                content_type,
+                                body,
+                            } = webhook::replayed()
+                            else {
+                                unreachable!("replayed() is an answer")
+                            };
+                            return Ok((
+                                IngestResponse::Http(http_response(status, content_type, body)),
+                                None,
+                            ));
+                        }
+                    }
                     let ran = ingest(deps, body, Some(source), now).await?;
+                    if let Some(k) = replay {
+                        let shared = Arc::clone(&deps.shared);
+                        let until = now
+                            + chrono::Duration::seconds(webhook::replay_window(&shared.secrets));
+                        tokio::task::spawn_blocking(move || {
+                            lock(&shared.pipeline).store().remember_replay(&k, until)
+                        })
+                        .await??;
+                    }
                     let s = summary(&ran);
                     let body = serde_json::to_string(&s).unwrap_or_default();
                     Ok((

@@ -340,3 +340,39 @@ impl DynamoDbStore {
             .unwrap_or(0) as u64)
     }
 }
+
+/// Signed webhook requests already processed (`REPLAY#<key>`), so the same request sent again
+/// inside its replay window is refused; each expires with the window.
+impl DynamoDbStore {
+    fn replay_item_key(replay_key: &str) -> Item {
+        key(format!("REPLAY#{}", key_part(replay_key)), "REPLAY")
+    }
+
+    /// Whether a request with this replay key was processed and its window is still open.
+    pub fn replay_seen(&self, replay_key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        Ok(self
+            .get(Self::replay_item_key(replay_key))?
+            .and_then(|i| get_n(&i, "ttl"))
+            .is_some_and(|until| until >= now.timestamp()))
+    }
+
+    /// Remembers a processed request until `until` (the end of its replay window).
+    pub fn remember_replay(
+        &self,
+        replay_key: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut item = Self::replay_item_key(replay_key);
+        item.insert("ttl".into(), num(until.timestamp()));
+        self.rt
+            .block_on(
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .send(),
+            )
+            .map_err(sdk("PutItem"))?;
+        Ok(())
+    }
+}
