@@ -364,15 +364,6 @@ impl DynamoDbStore {
     ) -> Result<(), StoreError> {
         let mut item = Self::replay_item_key(replay_key);
         item.insert("ttl".into(), num(until.timestamp()));
-        self.rt
-            .block_on(
-                self.client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .send(),
-            )
-            .map_err(sdk("PutItem"))?;
-        Ok(())
+        self.put(item)
     }
 }
