@@ -12,6 +12,17 @@ fn compact(path: &str) -> String {
     serde_json::to_string(&serde_json::from_str::<Value>(&text).unwrap()).unwrap()
 }
 
+/// Runs a command that must succeed; its standard output.
+trait StdoutOk {
+    fn stdout_ok(&mut self) -> Vec<u8>;
+}
+
+impl StdoutOk for assert_cmd::Command {
+    fn stdout_ok(&mut self) -> Vec<u8> {
+        self.assert().success().get_output().stdout.clone()
+    }
+}
+
 fn verdict_lines(stdout: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(stdout)
         .lines()
@@ -82,11 +93,7 @@ fn a_mixed_file_loses_nothing_and_counts_nothing_twice() {
     let dead = provguard()
         .args(["dead-letters", "--state"])
         .arg(&state)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+        .stdout_ok();
     let dead = verdict_lines(&dead);
     assert_eq!(dead.len(), 2);
     assert!(
@@ -382,11 +389,7 @@ fn context_learn_ingest_alerts_and_explain_work_together() {
         .arg(&state)
         .arg("-")
         .write_stdin(odd.to_string())
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+        .stdout_ok();
     let v = &verdict_lines(&out)[0];
     assert_eq!(v["alert"], true, "{v}");
     assert_eq!(v["reasons"][0]["code"], "email_lookalike_domain");
@@ -482,11 +485,7 @@ fn the_demo_alerts_on_every_planted_anomaly_and_nothing_else() {
     let alerts = provguard()
         .args(["alerts", "--state"])
         .arg(&state)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+        .stdout_ok();
     let alerts = verdict_lines(&alerts);
     assert_eq!(alerts.len(), 8, "{alerts:#?}");
     assert!(stdout.contains("8 alerts among"), "{stdout}");
@@ -531,11 +530,7 @@ fn audit_verify_finds_a_verdict_edited_behind_provguard() {
     let alerts = provguard()
         .args(["alerts", "--state"])
         .arg(&state)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+        .stdout_ok();
     let first = verdict_lines(&alerts)[0]["event_id"]
         .as_str()
         .unwrap()

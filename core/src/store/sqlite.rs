@@ -132,13 +132,7 @@ impl SqliteStore {
                     known: SCHEMA_VERSION,
                 });
             }
-            Some(v) if v < SCHEMA_VERSION => {
-                chain_unchained(&conn)?;
-                conn.execute(
-                    "UPDATE meta SET value = ?1 WHERE key = 'schema'",
-                    [SCHEMA_VERSION.to_string()],
-                )?;
-            }
+            Some(v) if v < SCHEMA_VERSION => chain_unchained(&conn)?,
             Some(_) => {}
             None => {
                 conn.execute(
@@ -619,13 +613,10 @@ fn append_audit(
 /// A state file written before the trail was chained: its verdicts (in the order they were
 /// written), then their feedback, become the first records.
 fn chain_unchained(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let run = || -> Result<(), StoreError> {
-        let empty: bool =
-            conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM audit)", [], |r| r.get(0))?;
-        if !empty {
-            return Ok(());
-        }
+    // One write transaction, the schema version with it: rolled back on any error (dropped).
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let empty: bool = tx.query_row("SELECT NOT EXISTS (SELECT 1 FROM audit)", [], |r| r.get(0))?;
+    if empty {
         type Row = (
             String,
             String,
@@ -634,7 +625,7 @@ fn chain_unchained(conn: &Connection) -> Result<(), StoreError> {
             Option<String>,
             Option<i64>,
         );
-        let rows: Vec<Row> = conn
+        let rows: Vec<Row> = tx
             .prepare(
                 "SELECT v.event_id, v.body, e.ingested_ms, v.feedback, v.feedback_note, v.feedback_ms \
                  FROM verdicts v JOIN events e ON e.id = v.event_id ORDER BY v.rowid",
@@ -644,24 +635,22 @@ fn chain_unchained(conn: &Connection) -> Result<(), StoreError> {
             })?
             .collect::<Result<_, _>>()?;
         for (id, body, at, ..) in &rows {
-            append_audit(conn, AuditKind::Verdict, id, *at, body)?;
+            append_audit(&tx, AuditKind::Verdict, id, *at, body)?;
         }
         for (id, _, _, label, note, at) in &rows {
             if let Some(label) = label.as_deref().and_then(parse_feedback) {
                 let at = from_ms(at.unwrap_or_default());
                 let body = audit::feedback_body(label, note.as_deref(), at);
-                append_audit(conn, AuditKind::Feedback, id, ms(at), &body)?;
+                append_audit(&tx, AuditKind::Feedback, id, ms(at), &body)?;
             }
         }
-        Ok(())
-    };
-    match run() {
-        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
-        Err(e) => {
-            conn.execute_batch("ROLLBACK").ok();
-            Err(e)
-        }
     }
+    tx.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema'",
+        [SCHEMA_VERSION.to_string()],
+    )?;
+    tx.commit()?;
+    Ok(())
 }
 
 fn parse_feedback(label: &str) -> Option<Feedback> {
