@@ -236,6 +236,9 @@ pub struct Observation<'a> {
     pub burst_window_secs: i64,
     /// Whether the actor is automation (its habits are kept apart from people's).
     pub automated: bool,
+    /// A change that gives consequential access: an account created, or a grant that is not
+    /// read-only or standard.
+    pub consequential: bool,
 }
 
 /// The habit key of an hour-of-week histogram.
@@ -304,6 +307,14 @@ pub struct Baseline {
     /// Privileged grants made without an approval on file (tenant scope).
     #[serde(default, skip_serializing_if = "Rate::is_empty")]
     pub unapproved: Rate,
+    /// Consequential changes made by an actor never seen before (tenant scope): how often
+    /// newcomers act, counted where it matters (they arrive busy, so counting actors seen once
+    /// would understate it).
+    #[serde(default, skip_serializing_if = "Rate::is_empty")]
+    pub newcomers: Rate,
+    /// The same among admin and elevated grants.
+    #[serde(default, skip_serializing_if = "Rate::is_empty")]
+    pub newcomers_privileged: Rate,
 }
 
 /// Decay factor for `dt` seconds at the given half-life.
@@ -343,6 +354,8 @@ impl Baseline {
             r.scale(f);
         }
         self.unapproved.scale(f);
+        self.newcomers.scale(f);
+        self.newcomers_privileged.scale(f);
     }
 
     /// The weight, at `t_ref`, of an observation made at `t`.
@@ -378,6 +391,13 @@ impl Baseline {
                 .or_default() += w;
         }
         if parts.principals {
+            if o.consequential {
+                let new = o.actor_prior_events == 0;
+                self.newcomers.add(new, w);
+                if o.entitlement.is_some() && o.privilege.is_privileged() {
+                    self.newcomers_privileged.add(new, w);
+                }
+            }
             match o.actor_prior_events {
                 0 => {
                     self.actors += 1;
@@ -613,6 +633,7 @@ mod tests {
             actor_prior_events: 5,
             burst_window_secs: 600,
             automated: false,
+            consequential: ent.is_some(),
         }
     }
 

@@ -55,6 +55,10 @@ pub struct DetectConfig {
     pub onboarding_days_after: i64,
     /// Break-glass accounts: their grants are never discounted.
     pub break_glass: Vec<String>,
+    /// Entitlements the organisation holds sensitive (names or ids, case-insensitive): one
+    /// granted to a department it has not reached in the baseline window, after at least two
+    /// grants elsewhere, alerts on its own unless an approval for it is on file.
+    pub sensitive_entitlements: EntitlementSet,
     /// Days of event history attached to alerts.
     pub history_days: i64,
     /// A tenant whose share of privileged grants without an approval is at most this (once
@@ -85,6 +89,7 @@ impl Default for DetectConfig {
             onboarding_days_before: 14,
             onboarding_days_after: 30,
             break_glass: Vec::new(),
+            sensitive_entitlements: EntitlementSet::default(),
             history_days: 30,
             approval_policy_miss_rate: 0.01,
             max_future_minutes: 60,
@@ -120,6 +125,38 @@ impl DetectConfig {
     }
 }
 
+/// A set of entitlement names or ids, matched case-insensitively (read from a list).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Vec<String>", into = "Vec<String>")]
+pub struct EntitlementSet(std::collections::BTreeSet<String>);
+
+impl From<Vec<String>> for EntitlementSet {
+    fn from(v: Vec<String>) -> Self {
+        EntitlementSet(v.into_iter().map(|s| s.to_lowercase()).collect())
+    }
+}
+
+impl From<EntitlementSet> for Vec<String> {
+    fn from(s: EntitlementSet) -> Self {
+        s.0.into_iter().collect()
+    }
+}
+
+impl EntitlementSet {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether the entitlement's name or id is in the set.
+    pub fn contains(&self, e: &crate::event::Entitlement) -> bool {
+        !self.0.is_empty()
+            && [e.name.as_deref(), e.id.as_deref()]
+                .into_iter()
+                .flatten()
+                .any(|n| self.0.contains(&n.to_lowercase()))
+    }
+}
+
 /// How rarely each rule fires on benign work: these set a rule finding's weight in the
 /// statistic, and the tenant's calibration turns the statistic into a p-value.
 mod prior {
@@ -133,6 +170,7 @@ mod prior {
     pub const SELF_GRANT: f64 = 1e-3;
     pub const ESCALATION: f64 = 1e-5;
     pub const DORMANT: f64 = 1e-3;
+    pub const SENSITIVE_NEW_DEPARTMENT: f64 = 1e-4;
 }
 
 /// An event joined with its directory context, computed once.
@@ -154,8 +192,10 @@ pub struct Enriched<'a> {
     /// Whether the event is a privileged grant that the approval workflow covers (successful,
     /// not a just-in-time activation or a service side effect).
     pub needs_approval: bool,
-    /// The approval on file for it, if any.
+    /// The approval on file for it, if any (privileged and sensitive grants).
     pub approval: Option<&'a Approval>,
+    /// A successful grant of an entitlement in `sensitive_entitlements`.
+    pub sensitive: bool,
 }
 
 pub fn enrich<'a>(event: &'a Event, ctx: &'a Context, cfg: &DetectConfig) -> Enriched<'a> {
@@ -188,7 +228,13 @@ pub fn enrich<'a>(event: &'a Event, ctx: &'a Context, cfg: &DetectConfig) -> Enr
         && event.privilege().is_privileged()
         && event.channel != "pim"
         && event.channel != "service";
-    let approval = if needs_approval {
+    let sensitive = event.action.is_grant()
+        && event.outcome == Outcome::Success
+        && event
+            .entitlement
+            .as_ref()
+            .is_some_and(|x| cfg.sensitive_entitlements.contains(x));
+    let approval = if needs_approval || sensitive {
         let mut target_ids: Vec<&str> = [&event.target.email, &event.target.id, &event.target.name]
             .into_iter()
             .filter_map(|s| s.as_deref())
@@ -226,6 +272,7 @@ pub fn enrich<'a>(event: &'a Event, ctx: &'a Context, cfg: &DetectConfig) -> Enr
         entitlement_key,
         needs_approval,
         approval,
+        sensitive,
     }
 }
 
@@ -270,6 +317,17 @@ pub fn scopes(e: &Enriched<'_>) -> Vec<(ScopeKey, Parts)> {
 /// Automation (service principals, IaC, IdP workflows) keeps its own habits.
 pub fn is_automated(e: &Event) -> bool {
     e.actor.kind == PrincipalKind::Service
+}
+
+/// A change that gives consequential access: an account created, or a successful grant that is
+/// not read-only or standard (unclassified grants count).
+pub fn consequential(e: &Event) -> bool {
+    let tier = e.privilege();
+    (e.action.is_grant()
+        && e.outcome == Outcome::Success
+        && tier != Privilege::ReadOnly
+        && tier != Privilege::Standard)
+        || e.action == Action::CreateAccount
 }
 
 /// Whether an event should feed baselines at all (successful, not a service side effect).
@@ -325,6 +383,7 @@ pub fn learn(
         actor_prior_events,
         burst_window_secs: cfg.burst_window_minutes * 60,
         automated: is_automated(e.event),
+        consequential: consequential(e.event),
     };
     for (key, parts) in scopes(e) {
         baselines
@@ -455,13 +514,68 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
             effect: "lowered".into(),
         });
     } else {
+        let mut spread_judged = false;
+        // --- a sensitive entitlement (configuration) reaching a department it never reached:
+        // the organisation's own rule, so it alerts alone unless an approval for it is on file.
+        if let (true, Some(ek), Some(label), Some(d)) = (
+            e.sensitive,
+            &e.entitlement_key,
+            &ent_label,
+            &e.target_department,
+        ) {
+            let reach = get(&ScopeKey::tenant(tenant))
+                .and_then(|tb| tb.entitlements.get(ek).map(|c| (c.placed, c.departments)))
+                .filter(|(placed, _)| *placed >= 2);
+            let reached = get(&ScopeKey::target_department(tenant, d))
+                .is_some_and(|b| b.entitlements.contains_key(ek));
+            if let (Some((placed, departments)), false) = (reach, reached) {
+                spread_judged = true;
+                let before = format!(
+                    "{label} is a sensitive entitlement (configuration) and reached {} in {placed} grants, never {d}",
+                    match departments {
+                        1 => "one department".to_owned(),
+                        n => format!("{n} departments"),
+                    }
+                );
+                match e.approval {
+                    // A privileged grant's approval is noted with the approval workflow below.
+                    Some(_) if e.needs_approval => {}
+                    Some(a) => notes.push(ContextNote {
+                        kind: "approval".into(),
+                        detail: format!(
+                            "{before}; approved in {}{}",
+                            a.ticket,
+                            a.approved_by
+                                .as_deref()
+                                .map(|b| format!(" by {b}"))
+                                .unwrap_or_default()
+                        ),
+                        effect: "lowered".into(),
+                    }),
+                    None => {
+                        let mut f = Finding::new(
+                            "rare_entitlement_for_department",
+                            prior::SENSITIVE_NEW_DEPARTMENT,
+                            format!("{before}; no approval on file for it"),
+                        )
+                        .scope(human_scope(&ScopeKey::target_department(tenant, d)));
+                        f.protected = true;
+                        findings.push(f);
+                    }
+                }
+            }
+        }
+
         // --- an entitlement reaching a department it never reached before, judged by how often
         // entitlements of its reach (departments, grants) spread in this tenant: one that stays
         // with Finance seldom goes to Sales, one granted everywhere often reaches a new team.
-        let mut spread_judged = false;
-        if let (true, Some(ek), Some(label), Some(d)) =
-            (grant, &e.entitlement_key, &ent_label, &e.target_department)
-        {
+        if let (true, false, Some(ek), Some(label), Some(d)) = (
+            grant,
+            spread_judged,
+            &e.entitlement_key,
+            &ent_label,
+            &e.target_department,
+        ) {
             let dept_b = get(&ScopeKey::target_department(tenant, d))
                 .filter(|b| b.grants.w >= cfg.min_evidence);
             let tenant_b = get(&ScopeKey::tenant(tenant));
@@ -688,39 +802,59 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
         }
 
         // --- new and dormant actors making privileged changes or creating accounts.
-        let consequential = (grant && tier != Privilege::ReadOnly && tier != Privilege::Standard)
-            || event.action == Action::CreateAccount;
-        if consequential {
+        if consequential(event) {
             match actor_b.as_ref() {
                 None => {
                     let tb =
                         get(&ScopeKey::tenant(tenant)).filter(|b| b.events.w >= cfg.min_evidence);
-                    if let Some((singles, total, p_new)) =
-                        tb.as_ref().and_then(|b| b.new_principal_probability())
-                    {
-                        // A newcomer whose first change is privileged: as rare as newcomers
-                        // times the share of privileged changes (newcomers do no more of them
-                        // than anyone, so this errs high).
-                        let (p, stakes) = match tb.as_ref() {
-                            Some(b) if tier.is_privileged() => {
-                                let share = b.tier_share(tier);
-                                (
-                                    p_new * share,
-                                    format!(
-                                        "; {:.1}% of changes here are {tier} grants",
-                                        100.0 * share
-                                    ),
-                                )
-                            }
-                            _ => (p_new, String::new()),
+                    // How often changes like this one came from a first-time actor, once the
+                    // tenant has seen enough of them (decayed); before that, a Good–Turing
+                    // estimate from actors seen once.
+                    let record = tb.as_ref().and_then(|b| {
+                        let (r, what) = if tier.is_privileged() {
+                            (&b.newcomers_privileged, "privileged grants")
+                        } else {
+                            (&b.newcomers, "account creations and grants like it")
                         };
+                        (r.total >= cfg.min_evidence).then(|| {
+                            (
+                                r.p(),
+                                format!(
+                                    "{} of {} past {what} here came from a first-time actor (weighted, {}-day half-life)",
+                                    r.n_hits, r.n, cfg.half_life_days
+                                ),
+                            )
+                        })
+                    });
+                    let estimate = record.or_else(|| {
+                        let b = tb.as_ref()?;
+                        let (singles, total, p_new) = b.new_principal_probability()?;
+                        // A newcomer whose first change is privileged: as rare as newcomers
+                        // times the share of privileged changes.
+                        Some(if tier.is_privileged() {
+                            let share = b.tier_share(tier);
+                            (
+                                p_new * share,
+                                format!(
+                                    "{singles} of {total} past changes came from a one-time actor; {:.1}% of changes here are {tier} grants",
+                                    100.0 * share
+                                ),
+                            )
+                        } else {
+                            (
+                                p_new,
+                                format!("{singles} of {total} past changes came from a one-time actor"),
+                            )
+                        })
+                    });
+                    if let Some((p, why)) = estimate {
                         if p <= cfg.finding_p {
                             findings.push(
                                 Finding::new(
                                     "new_actor",
                                     p,
                                     format!(
-                                        "{} has never made a provisioning change here before; {singles} of {total} past changes came from a one-time actor{stakes}",
+                                        "{} has never made a provisioning change here before; {why}",
                                         event.actor.label()
                                     ),
                                 )
@@ -1140,6 +1274,45 @@ fn apply_context(
         }
     }
 
+    // A department's own group: a non-privileged group or app named after the target's
+    // directory department or team (`security@`, `team-security-operations`, "Sales Team") is
+    // what anyone in it is given, by a person or by directory sync — the first such grant in an
+    // identity provider that never saw the department is a move or a new team, not a rare grant.
+    if let (Some(ent), false) = (&event.entitlement, event.privilege().is_privileged()) {
+        let unit = [
+            ("department", e.target_department.as_deref()),
+            ("team", e.target_team.as_deref()),
+        ]
+        .into_iter()
+        .find_map(|(kind, name)| {
+            name.filter(|n| names_unit(ent.label(), n))
+                .map(|n| (kind, n))
+        });
+        if let Some((kind, name)) = unit {
+            lower(
+                findings,
+                notes,
+                &[
+                    "rare_entitlement_for_department",
+                    "rare_entitlement_for_actor",
+                    "first_in_tenant",
+                ],
+                100.0,
+                Some(ContextNote {
+                    kind: "department_group".into(),
+                    detail: format!(
+                        "{} is named after {}'s {kind}, {name} (directory)",
+                        ent.label(),
+                        e.target
+                            .and_then(|p| p.display_name.as_deref())
+                            .unwrap_or(event.target.label()),
+                    ),
+                    effect: "lowered".into(),
+                }),
+            );
+        }
+    }
+
     // An approval on file lowers a rare grant (its note is already there). It says the person
     // may have the access, not that 2 a.m. is a normal time to grant it: timing stays.
     if let Some(i) = notes.iter().position(|n| n.kind == "approval") {
@@ -1195,27 +1368,75 @@ fn apply_context(
     // what the directory attributes say — so a first grant of an ordinary entitlement to someone
     // whose department changed is the rule at work, not a person's choice. Privileged grants keep
     // their rarity.
+    // Its hour is the hour the directory changed, so for ordinary entitlements timing is no
+    // evidence at all.
     if event.actor.kind == PrincipalKind::Service && event.channel == "workflow" {
-        let mut codes = vec!["off_hours", "volume_burst", "new_actor"];
-        if !event.privilege().is_privileged() {
-            codes.extend([
-                "rare_entitlement_for_department",
-                "rare_entitlement_for_actor",
-                "first_in_tenant",
-            ]);
+        let note = ContextNote {
+            kind: "workflow".into(),
+            detail: format!("automated provisioning by {}", event.actor.label()),
+            effect: "lowered".into(),
+        };
+        if event.privilege().is_privileged() {
+            lower(
+                findings,
+                notes,
+                &["off_hours", "volume_burst", "new_actor"],
+                100.0,
+                Some(note),
+            );
+        } else {
+            let before = notes.len();
+            lower(
+                findings,
+                notes,
+                &[
+                    "volume_burst",
+                    "new_actor",
+                    "rare_entitlement_for_department",
+                    "rare_entitlement_for_actor",
+                    "first_in_tenant",
+                ],
+                100.0,
+                Some(note.clone()),
+            );
+            let pushed = notes.len() > before;
+            lower(
+                findings,
+                notes,
+                &["off_hours"],
+                f64::INFINITY,
+                (!pushed).then_some(note),
+            );
         }
-        lower(
-            findings,
-            notes,
-            &codes,
-            100.0,
-            Some(ContextNote {
-                kind: "workflow".into(),
-                detail: format!("automated provisioning by {}", event.actor.label()),
-                effect: "lowered".into(),
-            }),
-        );
     }
+}
+
+/// Whether an entitlement's name is a department's or team's name: the words of the name, with
+/// an e-mail domain and words like "team", "all" or "group" left out, are the unit's words.
+fn names_unit(entitlement: &str, unit: &str) -> bool {
+    const FILLER: &[&str] = &[
+        "all",
+        "team",
+        "teams",
+        "group",
+        "grp",
+        "dept",
+        "department",
+        "members",
+        "staff",
+        "users",
+        "org",
+    ];
+    let words = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .filter(|w| !FILLER.contains(&w.as_str()))
+            .collect()
+    };
+    let local = entitlement.split('@').next().unwrap_or(entitlement);
+    let (a, b) = (words(local), words(unit));
+    !a.is_empty() && a == b
 }
 
 /// Weighs down unprotected findings with these codes: their p-value is multiplied by `factor`
@@ -1418,6 +1639,28 @@ mod tests {
         assert!((s - 4.0).abs() < 1e-9, "{s}");
         let admin = statistic(&[1e-3], Privilege::Admin);
         assert!((admin - 4.0).abs() < 1e-9, "{admin}");
+    }
+
+    #[test]
+    fn a_group_named_after_a_department_or_team_is_recognised() {
+        assert!(names_unit("security@quillon.example", "Security"));
+        assert!(names_unit(
+            "security-operations-team@quillon.example",
+            "Security Operations"
+        ));
+        assert!(names_unit(
+            "team-security-operations",
+            "Security Operations"
+        ));
+        assert!(names_unit("Sales Team", "Sales"));
+        assert!(names_unit("eng_all", "Eng"));
+        assert!(!names_unit("security-alerts@quillon.example", "Security"));
+        assert!(!names_unit("board-materials@quillon.example", "Finance"));
+        assert!(!names_unit("all-staff", "Sales"));
+        assert!(
+            !names_unit("team", "Team"),
+            "only filler words name nothing"
+        );
     }
 
     #[test]

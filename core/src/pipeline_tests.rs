@@ -72,6 +72,10 @@ impl Org {
     /// 60 weekdays of normal work: the admin and the helpdesk grant department groups to
     /// Engineering and Sales people during New York business hours.
     fn new(approvals: Vec<Approval>, windows: Vec<ChangeWindow>) -> Org {
+        Org::with_config(approvals, windows, DetectConfig::default())
+    }
+
+    fn with_config(approvals: Vec<Approval>, windows: Vec<ChangeWindow>, cfg: DetectConfig) -> Org {
         let store = MemoryStore::new();
         let mut people = vec![
             person(ADMIN, "IT", "Identity", None),
@@ -113,7 +117,7 @@ impl Org {
             })
             .unwrap();
         let normalizer = Normalizer::new(&[], PrivilegeTable::default()).unwrap();
-        let pipeline = Pipeline::new(store, normalizer, DetectConfig::default()).unwrap();
+        let pipeline = Pipeline::new(store, normalizer, cfg).unwrap();
         let mut org = Org { pipeline, seq: 0 };
         let mut day = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
         let mut n = 0u32;
@@ -716,6 +720,158 @@ fn a_group_that_never_left_its_department_is_flagged_when_it_does() {
         r.detail
     );
     assert!(r.p_value < 0.01, "{r:?}");
+}
+
+#[test]
+fn a_group_named_after_the_targets_team_is_their_own_teams_group() {
+    // Neither group was ever granted in the tenant; one is named after the Platform team that
+    // the directory puts jonathan.smith in (a move, a new team, a directory sync's first run).
+    let score = |group: &str| {
+        let mut org = Org::new(vec![], vec![]);
+        org.score(ev(
+            "g1",
+            monday(11, 10),
+            "add_to_group",
+            ADMIN,
+            "jonathan.smith@acme.example",
+            Some((group, "group")),
+            "api",
+        ))
+    };
+    let own = score("platform-team");
+    let other = score("platform-secrets");
+    let note = own
+        .context
+        .iter()
+        .find(|n| n.kind == "department_group")
+        .unwrap_or_else(|| panic!("{own:#?}"));
+    assert!(
+        note.detail
+            .starts_with("platform-team is named after jonathan smith's team, Platform"),
+        "{}",
+        note.detail
+    );
+    assert!(other.context.iter().all(|n| n.kind != "department_group"));
+    assert!(
+        note.detail
+            .contains("lowers first_in_tenant (p 4.1e-3 → 4.1e-1)"),
+        "{}",
+        note.detail
+    );
+    assert!(other.context.iter().all(|n| n.kind != "department_group"));
+    assert!(other.alert, "{other:#?}");
+    assert!(!own.alert, "{own:#?}");
+}
+
+#[test]
+fn a_sensitive_entitlement_reaching_a_new_department_alerts_unless_approved() {
+    let cfg = DetectConfig {
+        sensitive_entitlements: vec!["ENG-ALL".to_owned()].into(),
+        ..DetectConfig::default()
+    };
+    let grant = |id: &str, target: &str| {
+        ev(
+            id,
+            monday(11, 10),
+            "add_to_group",
+            HELPDESK,
+            target,
+            Some(("eng-all", "group")),
+            "console",
+        )
+    };
+    let mut org = Org::with_config(vec![], vec![], cfg.clone());
+    let v = org.score(grant("x1", "sales4@acme.example"));
+    assert!(v.alert, "{v:#?}");
+    let r = reason(&v, "rare_entitlement_for_department");
+    assert_eq!(
+        r.detail,
+        "eng-all is a sensitive entitlement (configuration) and reached one department in 120 grants, never Sales; no approval on file for it"
+    );
+    assert_eq!(r.p_value, 1e-4);
+    // Within the departments it reached, a sensitive grant is ordinary.
+    let v = org.score(grant("x2", "eng4@acme.example"));
+    assert!(!v.alert, "{v:#?}");
+    assert!(
+        !v.reason_codes()
+            .contains(&"rare_entitlement_for_department")
+    );
+
+    // An approval on file for the grant makes it an approved exception.
+    let approval = Approval {
+        ticket: "ACC-7".into(),
+        target: "sales4@acme.example".into(),
+        entitlement: "eng-all".into(),
+        approved_by: Some("ann.admin@acme.example".into()),
+        approved_at: Some(monday(9, 0)),
+        expires_at: Some(monday(17, 0)),
+    };
+    let mut org = Org::with_config(vec![approval], vec![], cfg);
+    let v = org.score(grant("x3", "sales4@acme.example"));
+    assert!(!v.alert, "{v:#?}");
+    let note = v.context.iter().find(|n| n.kind == "approval").unwrap();
+    assert!(
+        note.detail
+            .contains("never Sales; approved in ACC-7 by ann.admin@acme.example"),
+        "{}",
+        note.detail
+    );
+
+    // Without the configuration the same grant is judged by how far eng-all had spread.
+    let mut org = Org::new(vec![], vec![]);
+    let v = org.score(grant("x4", "sales4@acme.example"));
+    assert!(
+        reason(&v, "rare_entitlement_for_department")
+            .detail
+            .starts_with("eng-all had gone to one other department")
+    );
+}
+
+#[test]
+fn hr_driven_automation_at_night_is_timed_by_the_directory_not_by_choice() {
+    let mut org = Org::new(vec![], vec![]);
+    let bot = |id: &str, t: DateTime<Utc>, target: &str, group: &str| {
+        let mut e = ev(
+            id,
+            t,
+            "add_to_group",
+            "system@okta.example",
+            target,
+            Some((group, "group")),
+            "workflow",
+        );
+        e.actor.kind = crate::event::PrincipalKind::Service;
+        e
+    };
+    // Group rules run on weekday mornings, when HR updates the directory.
+    let mut day = NaiveDate::from_ymd_opt(2026, 2, 2).unwrap();
+    for i in 0..40 {
+        while matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+            day = day.succ_opt().unwrap();
+        }
+        for k in 0..10 {
+            let id = org.next_id();
+            let target = format!("eng{}@acme.example", (i + k) % 10);
+            let t = ny(day.year(), day.month(), day.day(), 8, 5 + k);
+            org.learn(bot(&id, t, &target, "eng-all"));
+        }
+        day = day.succ_opt().unwrap();
+    }
+    // An HR change on a Saturday night: the rule runs then.
+    let saturday = ny(2026, 4, 11, 3, 30);
+    let v = org.score(bot("b1", saturday, "eng4@acme.example", "eng-all"));
+    assert!(!v.reason_codes().contains(&"off_hours"), "{v:#?}");
+    let note = v
+        .context
+        .iter()
+        .find(|n| n.kind == "workflow")
+        .unwrap_or_else(|| panic!("{v:#?}"));
+    assert!(
+        note.detail.contains("explains off_hours"),
+        "{}",
+        note.detail
+    );
+    assert!(!v.alert);
 }
 
 /// Forty grants and a night-time admin grant, as a file backfill would bring them.

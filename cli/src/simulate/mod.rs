@@ -13,6 +13,8 @@
 //! DIR/context/approvals.jsonl      approvals of privileged grants
 //! DIR/context/change_windows.jsonl change windows naming their actors
 //! DIR/context/domains.txt          own e-mail domains
+//! DIR/context/config.toml          provguard configuration: the groups and apps the organisation
+//!                                  holds sensitive (`[detect] sensitive_entitlements`)
 //! DIR/history/{okta.jsonl, cloudtrail.json.gz, entra.jsonl, gworkspace.jsonl, scim.jsonl}
 //! DIR/test/   {the same files for the test period}
 //! DIR/labels.jsonl                 {"event_id", "class"} per labelled test event (normalized ids)
@@ -133,6 +135,35 @@ pub struct Output {
 fn test_start(seed: u64) -> NaiveDate {
     let base = NaiveDate::from_ymd_opt(2025, 9, 1).expect("a Monday");
     base + Duration::weeks((seed % 52) as i64)
+}
+
+/// The configuration a security team would keep: its sensitive groups and apps (data it guards:
+/// finance reports, HR records, board papers, payment systems, production admin groups) by the
+/// names the events carry. Administrator roles are tiered by the built-in privilege table.
+fn sensitive_config(cat: &Catalog) -> String {
+    use catalog::Kind;
+    let mut names: Vec<&str> = cat
+        .ents
+        .iter()
+        .filter(|e| {
+            e.sensitive && !matches!(e.kind, Kind::OktaRole | Kind::EntraRole | Kind::GoogleRole)
+        })
+        .map(|e| e.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let list = names
+        .iter()
+        // A JSON string is a TOML basic string (the same escapes).
+        .map(|n| format!("    {},\n", serde_json::Value::from(*n)))
+        .collect::<String>();
+    format!(
+        "# provguard configuration of the simulated organisation (provguard --config FILE).\n\
+         [detect]\n\
+         # Groups and apps the organisation holds sensitive: one reaching a department it had not\n\
+         # reached alerts unless an approval for it is on file.\n\
+         sensitive_entitlements = [\n{list}]\n"
+    )
 }
 
 fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
@@ -257,6 +288,10 @@ pub fn generate(args: &SimulateArgs) -> Result<Output> {
                 .map(|d| format!("{d}\n"))
                 .collect::<String>()
                 .into_bytes(),
+        ),
+        (
+            PathBuf::from("context/config.toml"),
+            sensitive_config(&story.cat).into_bytes(),
         ),
     ];
     for (dir, period) in [("history", &history), ("test", &test)] {

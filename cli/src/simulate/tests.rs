@@ -264,6 +264,13 @@ fn injected_anomalies_look_as_described() {
         })
         .collect();
     let domains = String::from_utf8_lossy(file(out, "context/domains.txt")).into_owned();
+    let config = provguard_core::Config::from_toml(
+        std::str::from_utf8(file(out, "context/config.toml")).unwrap(),
+        Path::new("context/config.toml"),
+    )
+    .expect("config.toml is a valid configuration");
+    let sensitive = &config.detect.sensitive_entitlements;
+    assert!(!sensitive.is_empty());
     let mut per_actor_burst: BTreeMap<&str, usize> = BTreeMap::new();
     for e in &test {
         let Some(class) = labels.get(&e.id) else {
@@ -294,6 +301,10 @@ fn injected_anomalies_look_as_described() {
                     .entry(e.actor.email.as_deref().unwrap())
                     .or_default() += 1
             }
+            "rare_entitlement_department" => {
+                let ent = e.entitlement.as_ref().unwrap();
+                assert!(sensitive.contains(ent), "{ent:?} is not in config.toml");
+            }
             "new_actor_privileged" | "create_then_admin" | "missing_approval" => {
                 assert!(e.privilege().is_privileged(), "{class}: {e:?}");
             }
@@ -320,6 +331,7 @@ fn run_writes_the_documented_layout() {
         "context/approvals.jsonl",
         "context/change_windows.jsonl",
         "context/domains.txt",
+        "context/config.toml",
         "history/okta.jsonl",
         "history/cloudtrail.json.gz",
         "history/entra.jsonl",
