@@ -312,9 +312,9 @@ pub struct Baseline {
     /// would understate it).
     #[serde(default, skip_serializing_if = "Rate::is_empty")]
     pub newcomers: Rate,
-    /// The same among admin and elevated grants.
-    #[serde(default, skip_serializing_if = "Rate::is_empty")]
-    pub newcomers_privileged: Rate,
+    /// The same among grants of each privileged tier (`admin`, `elevated`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub newcomers_by_tier: BTreeMap<String, Rate>,
 }
 
 /// Decay factor for `dt` seconds at the given half-life.
@@ -355,7 +355,9 @@ impl Baseline {
         }
         self.unapproved.scale(f);
         self.newcomers.scale(f);
-        self.newcomers_privileged.scale(f);
+        for r in self.newcomers_by_tier.values_mut() {
+            r.scale(f);
+        }
     }
 
     /// The weight, at `t_ref`, of an observation made at `t`.
@@ -395,7 +397,10 @@ impl Baseline {
                 let new = o.actor_prior_events == 0;
                 self.newcomers.add(new, w);
                 if o.entitlement.is_some() && o.privilege.is_privileged() {
-                    self.newcomers_privileged.add(new, w);
+                    self.newcomers_by_tier
+                        .entry(o.privilege.as_str().to_owned())
+                        .or_default()
+                        .add(new, w);
                 }
             }
             match o.actor_prior_events {

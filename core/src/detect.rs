@@ -812,9 +812,12 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                     // estimate from actors seen once.
                     let record = tb.as_ref().and_then(|b| {
                         let (r, what) = if tier.is_privileged() {
-                            (&b.newcomers_privileged, "privileged grants")
+                            (
+                                b.newcomers_by_tier.get(tier.as_str())?,
+                                format!("{tier} grants"),
+                            )
                         } else {
-                            (&b.newcomers, "account creations and grants like it")
+                            (&b.newcomers, "account creations and grants like it".into())
                         };
                         (r.total >= cfg.min_evidence).then(|| {
                             (
