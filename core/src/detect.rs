@@ -542,14 +542,7 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                     Some(_) if e.needs_approval => {}
                     Some(a) => notes.push(ContextNote {
                         kind: "approval".into(),
-                        detail: format!(
-                            "{before}; approved in {}{}",
-                            a.ticket,
-                            a.approved_by
-                                .as_deref()
-                                .map(|b| format!(" by {b}"))
-                                .unwrap_or_default()
-                        ),
+                        detail: format!("{before}; {}", approved_in(a)),
                         effect: "lowered".into(),
                     }),
                     None => {
@@ -946,14 +939,7 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
             match e.approval {
                 Some(a) => notes.push(ContextNote {
                     kind: "approval".into(),
-                    detail: format!(
-                        "approved in {}{}",
-                        a.ticket,
-                        a.approved_by
-                            .as_deref()
-                            .map(|b| format!(" by {b}"))
-                            .unwrap_or_default()
-                    ),
+                    detail: approved_in(a),
                     effect: "lowered".into(),
                 }),
                 None => {
@@ -1411,6 +1397,14 @@ fn apply_context(
                 (!pushed).then_some(note),
             );
         }
+    }
+}
+
+/// "approved in TICKET by APPROVER".
+fn approved_in(a: &Approval) -> String {
+    match &a.approved_by {
+        Some(b) => format!("approved in {} by {b}", a.ticket),
+        None => format!("approved in {}", a.ticket),
     }
 }
 
