@@ -318,7 +318,11 @@ impl<S: Store> Pipeline<S> {
         // The calibration is the distribution of routine scores: a history event that would have
         // alerted is learned (history is taken as normal) but stays out of it, as it would had
         // it been streamed, so backfilled and streamed tenants calibrate alike.
-        let statistic = (!scored.alert).then_some(scored.statistic);
+        // A streamed burst's events stay out of it too: they are one change repeated, and the
+        // first of them in the calibration would vouch for the rest (a burst that starts just
+        // under the alert line would teach the calibration to take it).
+        let in_burst = mode == Mode::Score && scored.reason_codes().contains(&"volume_burst");
+        let statistic = (!scored.alert && !in_burst).then_some(scored.statistic);
         let verdict = match mode {
             // History is taken as normal: learned whatever it scores, never alerting.
             Mode::Learn => None,

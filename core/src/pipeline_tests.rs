@@ -874,6 +874,61 @@ fn hr_driven_automation_at_night_is_timed_by_the_directory_not_by_choice() {
     assert!(!v.alert);
 }
 
+#[test]
+fn a_streamed_burst_does_not_vouch_for_itself_in_the_calibration() {
+    let mut org = Org::new(vec![], vec![]);
+    // Four more days of routine grants, one every 20 minutes, so the tenant's scores join its
+    // calibration (past its 300-event warm-up).
+    for day in 0..4 {
+        for slot in 0..20 {
+            let id = org.next_id();
+            let t = ny(2026, 3, 30, 9, 0) + Duration::days(day) + Duration::minutes(20 * slot);
+            let target = format!("eng{}@acme.example", slot % 10);
+            org.learn(ev(
+                &id,
+                t,
+                "add_to_group",
+                ADMIN,
+                &target,
+                Some(("eng-all", "group")),
+                "console",
+            ));
+        }
+    }
+    let tenant = [ScopeKey::tenant("acme")];
+    let calibrated = |org: &Org| {
+        org.pipeline.store().baselines(&tenant).unwrap()[&tenant[0]]
+            .calibration
+            .n
+    };
+    let before = calibrated(&org);
+    let mut verdicts = Vec::new();
+    for i in 0..8 {
+        verdicts.push(org.score(ev(
+            &format!("b{i}"),
+            monday(11, 0) + Duration::seconds(30 * i),
+            "add_to_group",
+            HELPDESK,
+            &format!("sales{i}@acme.example"),
+            Some(("sales-all", "group")),
+            "console",
+        )));
+    }
+    let growing = verdicts
+        .iter()
+        .filter(|v| !v.alert && v.reason_codes().contains(&"volume_burst"))
+        .count();
+    assert!(
+        growing > 0,
+        "the burst is seen before it alerts: {verdicts:#?}"
+    );
+    let joined = verdicts
+        .iter()
+        .filter(|v| !v.alert && !v.reason_codes().contains(&"volume_burst"))
+        .count() as u64;
+    assert_eq!(calibrated(&org) - before, joined);
+}
+
 /// Forty grants and a night-time admin grant, as a file backfill would bring them.
 fn backfill() -> Vec<Event> {
     let mut out = Vec::new();
