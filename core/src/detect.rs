@@ -198,6 +198,15 @@ pub struct Enriched<'a> {
     pub sensitive: bool,
 }
 
+impl Enriched<'_> {
+    /// The target's directory display name, else the event's label for it.
+    pub fn target_name(&self) -> &str {
+        self.target
+            .and_then(|p| p.display_name.as_deref())
+            .unwrap_or(self.event.target.label())
+    }
+}
+
 pub fn enrich<'a>(event: &'a Event, ctx: &'a Context, cfg: &DetectConfig) -> Enriched<'a> {
     let ids = |email: &'a Option<String>, id: &'a Option<String>, name: &'a Option<String>| {
         [email, id, name]
@@ -1252,9 +1261,7 @@ fn apply_context(
                     kind: "onboarding".into(),
                     detail: format!(
                         "{} starts {start} (directory); {} days from the change",
-                        e.target
-                            .and_then(|p| p.display_name.as_deref())
-                            .unwrap_or(event.target.label()),
+                        e.target_name(),
                         days.abs()
                     ),
                     effect: "lowered".into(),
@@ -1281,20 +1288,14 @@ fn apply_context(
             lower(
                 findings,
                 notes,
-                &[
-                    "rare_entitlement_for_department",
-                    "rare_entitlement_for_actor",
-                    "first_in_tenant",
-                ],
+                RARITY,
                 100.0,
                 Some(ContextNote {
                     kind: "department_group".into(),
                     detail: format!(
                         "{} is named after {}'s {kind}, {name} (directory)",
                         ent.label(),
-                        e.target
-                            .and_then(|p| p.display_name.as_deref())
-                            .unwrap_or(event.target.label()),
+                        e.target_name(),
                     ),
                     effect: "lowered".into(),
                 }),
@@ -1306,17 +1307,7 @@ fn apply_context(
     // may have the access, not that 2 a.m. is a normal time to grant it: timing stays.
     if let Some(i) = notes.iter().position(|n| n.kind == "approval") {
         let n = notes.remove(i);
-        lower(
-            findings,
-            notes,
-            &[
-                "rare_entitlement_for_department",
-                "rare_entitlement_for_actor",
-                "first_in_tenant",
-            ],
-            100.0,
-            Some(n.clone()),
-        );
+        lower(findings, notes, RARITY, 100.0, Some(n.clone()));
         if !notes.iter().any(|x| x.kind == "approval") {
             notes.insert(i.min(notes.len()), n);
         }
@@ -1399,6 +1390,14 @@ fn apply_context(
         }
     }
 }
+
+/// The findings that say a grant is rare: what an explanation of why this person gets this
+/// entitlement (an approval, their department's own group) weighs down.
+const RARITY: &[&str] = &[
+    "rare_entitlement_for_department",
+    "rare_entitlement_for_actor",
+    "first_in_tenant",
+];
 
 /// "approved in TICKET by APPROVER".
 fn approved_in(a: &Approval) -> String {

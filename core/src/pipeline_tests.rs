@@ -292,21 +292,27 @@ fn self_grants_and_escalation_chains_are_flagged() {
     );
 }
 
+/// Eight grants of sales-all by the helpdesk, 30 seconds apart, on Monday at 11:00.
+fn sales_burst(org: &mut Org, id_prefix: &str) -> Vec<Verdict> {
+    (0..8)
+        .map(|i| {
+            org.score(ev(
+                &format!("{id_prefix}{i}"),
+                monday(11, 0) + Duration::seconds(30 * i),
+                "add_to_group",
+                HELPDESK,
+                &format!("sales{i}@acme.example"),
+                Some(("sales-all", "group")),
+                "console",
+            ))
+        })
+        .collect()
+}
+
 #[test]
 fn a_burst_alerts_once_with_its_size_and_a_change_window_explains_it() {
     let mut org = Org::new(vec![], vec![]);
-    let mut verdicts = Vec::new();
-    for i in 0..8 {
-        verdicts.push(org.score(ev(
-            &format!("b{i}"),
-            monday(11, 0) + Duration::seconds(30 * i),
-            "add_to_group",
-            HELPDESK,
-            &format!("sales{i}@acme.example"),
-            Some(("sales-all", "group")),
-            "console",
-        )));
-    }
+    let verdicts = sales_burst(&mut org, "b");
     let alerted: Vec<&Verdict> = verdicts.iter().filter(|v| v.alert).collect();
     assert_eq!(alerted.len(), 1, "one alert per burst: {verdicts:#?}");
     let first = alerted[0];
@@ -337,19 +343,7 @@ fn a_burst_alerts_once_with_its_size_and_a_change_window_explains_it() {
         description: Some("Q2 sales re-org".into()),
     };
     let mut org = Org::new(vec![], vec![window]);
-    let mut last = None;
-    for i in 0..8 {
-        last = Some(org.score(ev(
-            &format!("w{i}"),
-            monday(11, 0) + Duration::seconds(30 * i),
-            "add_to_group",
-            HELPDESK,
-            &format!("sales{i}@acme.example"),
-            Some(("sales-all", "group")),
-            "console",
-        )));
-    }
-    let v = last.unwrap();
+    let v = sales_burst(&mut org, "w").pop().unwrap();
     assert!(!v.alert, "{v:#?}");
     assert!(v.context.iter().any(|c| c.kind == "change_window"));
 }
@@ -902,18 +896,7 @@ fn a_streamed_burst_does_not_vouch_for_itself_in_the_calibration() {
             .n
     };
     let before = calibrated(&org);
-    let mut verdicts = Vec::new();
-    for i in 0..8 {
-        verdicts.push(org.score(ev(
-            &format!("b{i}"),
-            monday(11, 0) + Duration::seconds(30 * i),
-            "add_to_group",
-            HELPDESK,
-            &format!("sales{i}@acme.example"),
-            Some(("sales-all", "group")),
-            "console",
-        )));
-    }
+    let verdicts = sales_burst(&mut org, "b");
     let growing = verdicts
         .iter()
         .filter(|v| !v.alert && v.reason_codes().contains(&"volume_burst"))
