@@ -230,6 +230,7 @@ pub fn score_only(events: &[Event], baselines: &WarmState) -> usize {
             baselines: &baselines.baselines,
             actor_recent: &[],
             target_recent: &[],
+            tenant_recent: &[],
             ctx: &baselines.ctx,
             burst_alerted: None,
         };
@@ -761,6 +762,7 @@ pub fn fill_log(file: &Path, events: &[Event], n: u64) -> Result<()> {
                 ingested_at: now,
                 actor_recent: &[],
                 target_recent: &[],
+                tenant_recent: &[],
             })?;
             written += 1;
         }

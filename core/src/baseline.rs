@@ -120,6 +120,10 @@ pub struct Bursts {
     pub windows: u64,
     /// Most events ever seen in one window.
     pub peak: u32,
+    /// Most events in one window closed before the open one (`None` in baselines written
+    /// before it was kept, where `peak` stands in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled: Option<u32>,
 }
 
 impl Bursts {
@@ -127,6 +131,9 @@ impl Bursts {
         if self.windows > 0 && t >= self.start && t < self.start + window_secs {
             self.count += 1;
         } else if self.windows == 0 || t >= self.start + window_secs {
+            if self.windows > 0 {
+                self.settled = Some(self.peak);
+            }
             self.start = t;
             self.count = 1;
             self.windows += 1;
@@ -135,6 +142,12 @@ impl Bursts {
             self.windows += 1;
         }
         self.peak = self.peak.max(self.count);
+    }
+
+    /// The busiest window before the open one: what a burst under way is measured against
+    /// (its own events, learned as they come, do not raise the bar they are held to).
+    pub fn settled_peak(&self) -> u32 {
+        self.settled.unwrap_or(self.peak)
     }
 
     /// Mean events per active window.
@@ -695,7 +708,13 @@ mod tests {
             b.observe(&obs(1_000_000 + t, 0, None), Parts::ALL, 30.0);
         }
         assert_eq!((b.bursts.windows, b.bursts.peak), (3, 3));
+        assert_eq!(b.bursts.settled_peak(), 3, "the busiest window is closed");
         assert!((b.bursts.mean(b.events.n) - 2.0).abs() < 1e-9);
+        // The open window outgrows them: the peak follows it, the bar a burst is held to does not.
+        for t in [10_060, 10_090, 10_120] {
+            b.observe(&obs(1_000_000 + t, 0, None), Parts::ALL, 30.0);
+        }
+        assert_eq!((b.bursts.peak, b.bursts.settled_peak()), (5, 3));
     }
 
     #[test]

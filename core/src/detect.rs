@@ -46,8 +46,14 @@ pub struct DetectConfig {
     pub burst_window_minutes: i64,
     /// Fewest events in the window that can make a burst.
     pub burst_min_events: usize,
+    /// Fewest events in the window, all actors together, that can make a tenant-level burst
+    /// (one actor's own burst is `burst_min_events`).
+    pub tenant_burst_min_events: usize,
     /// Window between account creation and a privileged grant for `escalation_chain`, minutes.
     pub escalation_window_minutes: i64,
+    /// Window between a guest's conversion to member and a privileged grant for
+    /// `escalation_chain`, days.
+    pub guest_escalation_days: i64,
     /// An actor unseen for this long is dormant, days.
     pub dormant_days: i64,
     /// Days around a directory `start_date` that count as onboarding (before, after).
@@ -84,7 +90,9 @@ impl Default for DetectConfig {
             tenant_timezone: "UTC".into(),
             burst_window_minutes: 10,
             burst_min_events: 5,
+            tenant_burst_min_events: 20,
             escalation_window_minutes: 60,
+            guest_escalation_days: 30,
             dormant_days: 90,
             onboarding_days_before: 14,
             onboarding_days_after: 30,
@@ -159,6 +167,10 @@ impl EntitlementSet {
 
 /// How rarely each rule fires on benign work: these set a rule finding's weight in the
 /// statistic, and the tenant's calibration turns the statistic into a p-value.
+/// The entitlement name of a guest's conversion to a member (`grant_role`, standard): the Entra
+/// mapping writes it for `Update user` with UserType Guest → Member; custom mappings may too.
+pub const GUEST_TO_MEMBER: &str = "Member (converted from guest)";
+
 mod prior {
     pub const MISSING_APPROVAL: f64 = 1e-3;
     pub const MISSING_APPROVAL_POLICY: f64 = 1e-4;
@@ -169,6 +181,7 @@ mod prior {
     pub const SELF_GRANT_ADMIN: f64 = 1e-5;
     pub const SELF_GRANT: f64 = 1e-3;
     pub const ESCALATION: f64 = 1e-5;
+    pub const GUEST_ESCALATION: f64 = 1e-4;
     pub const DORMANT: f64 = 1e-3;
     pub const SENSITIVE_NEW_DEPARTMENT: f64 = 1e-4;
 }
@@ -444,6 +457,8 @@ pub struct Evidence<'a> {
     pub ctx: &'a Context,
     /// An earlier event of the actor's current burst that already alerted for it.
     pub burst_alerted: Option<&'a str>,
+    /// The tenant's events shortly before this one ([`EventSummary::activity`], any order).
+    pub tenant_recent: &'a [EventSummary],
 }
 
 #[derive(Debug, Clone)]
@@ -896,7 +911,7 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
             let k = in_window.len() + 1;
             let (mean, peak) = actor_b
                 .as_ref()
-                .map(|b| (b.bursts.mean(b.events.n), b.bursts.peak))
+                .map(|b| (b.bursts.mean(b.events.n), b.bursts.settled_peak()))
                 .unwrap_or((0.0, 0));
             if k >= cfg.burst_min_events && k > peak as usize {
                 // Events per active window are Poisson around the actor's mean; a quiet or new
@@ -933,6 +948,78 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                             kind: "burst".into(),
                             detail: format!(
                                 "part of the burst already alerted as event {first}; {k} changes so far (p = {p:.1e})"
+                            ),
+                            effect: "lowered".into(),
+                        });
+                        f.p = 1.0;
+                    }
+                    findings.push(f);
+                }
+            }
+        }
+
+        // --- volume burst across the tenant: many changes in minutes from several actors, each
+        // perhaps within their own habit. One actor's own burst is reported above instead.
+        if !findings.iter().any(|f| f.code == "volume_burst") {
+            let since = event.time - Duration::minutes(cfg.burst_window_minutes);
+            let in_window: Vec<&EventSummary> = ev
+                .tenant_recent
+                .iter()
+                .filter(|s| s.time >= since && s.time <= event.time && s.id != event.id)
+                .collect();
+            let k = in_window.len() + 1;
+            let tenant_b = get(&ScopeKey::tenant(tenant))
+                .filter(|b| b.events.w >= cfg.min_evidence)
+                .map(|b| (b.bursts.mean(b.events.n), b.bursts.settled_peak()));
+            if let Some((mean, peak)) =
+                tenant_b.filter(|(_, peak)| k >= cfg.tenant_burst_min_events && k > *peak as usize)
+            {
+                let rate = mean.max(1.0);
+                let p = poisson_tail(k as u64, rate);
+                let mut by_actor: HashMap<&str, usize> = HashMap::new();
+                for s in &in_window {
+                    *by_actor.entry(s.actor.as_str()).or_default() += 1;
+                }
+                *by_actor.entry(e.actor_key.as_str()).or_default() += 1;
+                let actors = by_actor.len();
+                let mut by_actor: Vec<_> = by_actor.into_iter().collect();
+                by_actor.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+                // Most of it from one actor is that actor's burst, judged by their own habit
+                // (an automation's sync run, a PIM expiry sweep), not the tenant's.
+                let spread = by_actor[0].1 * 2 <= k;
+                if p <= cfg.finding_p && spread {
+                    let mut top = by_actor
+                        .iter()
+                        .take(3)
+                        .map(|(a, n)| format!("{a} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    if actors > 3 {
+                        top.push_str(&format!(", {} others {}", actors - 3, {
+                            by_actor[3..].iter().map(|(_, n)| n).sum::<usize>()
+                        }));
+                    }
+                    let mut f = Finding::new(
+                        "volume_burst",
+                        p,
+                        format!(
+                            "{tenant} saw {k} changes in {} minutes from {actors} actor{} (top: {top}); before, at most {peak} in any {} minutes and {rate:.1} on average when active",
+                            cfg.burst_window_minutes,
+                            if actors == 1 { "" } else { "s" },
+                            cfg.burst_window_minutes
+                        ),
+                    )
+                    .scope(format!("tenant:{tenant}"));
+                    let window = Duration::minutes(cfg.burst_window_minutes);
+                    if let Some(first) =
+                        ongoing_burst_alert(ev.tenant_recent, event.time, window, &event.id)
+                    {
+                        // One alert per burst, whoever's change set it off.
+                        notes.push(ContextNote {
+                            kind: "burst".into(),
+                            detail: format!(
+                                "part of the burst already alerted as event {}; {k} changes in the tenant so far (p = {p:.1e})",
+                                first.id
                             ),
                             effect: "lowered".into(),
                         });
@@ -1041,15 +1128,29 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
             findings.push(f);
         }
 
-        // --- escalation chain: created then privileged by the same actor within minutes.
+        // --- escalation chain: created then privileged by the same actor within minutes; or a
+        // guest made a member, then privileged, within days (by anyone).
         if grant && tier.is_privileged() {
             let since = event.time - Duration::minutes(cfg.escalation_window_minutes);
-            if let Some(created) = ev.target_recent.iter().find(|s| {
+            let guest_since = event.time - Duration::days(cfg.guest_escalation_days);
+            let created = ev.target_recent.iter().find(|s| {
                 s.action == Action::CreateAccount
                     && s.time >= since
                     && s.time <= event.time
                     && s.actor.eq_ignore_ascii_case(event.actor.label())
-            }) {
+            });
+            let converted = ev
+                .target_recent
+                .iter()
+                .filter(|s| {
+                    s.entitlement.as_deref() == Some(GUEST_TO_MEMBER)
+                        && s.action.is_grant()
+                        && s.time >= guest_since
+                        && s.time <= event.time
+                        && s.id != event.id
+                })
+                .max_by_key(|s| s.time);
+            if let Some(created) = created {
                 let mins = (event.time - created.time).num_minutes();
                 findings.push(Finding::new(
                     "escalation_chain",
@@ -1059,6 +1160,28 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                         event.actor.label(),
                         event.target.label(),
                         created.id,
+                        ent_label.as_deref().unwrap_or("access")
+                    ),
+                ));
+            } else if let Some(c) = converted {
+                let ago = event.time - c.time;
+                let ago = if ago.num_days() >= 1 {
+                    format!("{} days", ago.num_days())
+                } else {
+                    format!("{} minutes", ago.num_minutes())
+                };
+                let by = if c.actor.eq_ignore_ascii_case(event.actor.label()) {
+                    "by the same actor".to_owned()
+                } else {
+                    format!("by {}", c.actor)
+                };
+                findings.push(Finding::new(
+                    "escalation_chain",
+                    prior::GUEST_ESCALATION,
+                    format!(
+                        "{} was a guest made a member {ago} earlier ({by}, event {}) and is now granted {} ({tier})",
+                        event.target.label(),
+                        c.id,
                         ent_label.as_deref().unwrap_or("access")
                     ),
                 ));
@@ -1595,6 +1718,34 @@ fn round_sig(p: f64) -> f64 {
     }
     let mag = 10f64.powi(3 - p.log10().ceil() as i32);
     (p * mag).round() / mag
+}
+
+/// The first event that alerted for a burst still under way: walking back from `now` through
+/// `recent` (any order) while no gap between changes is longer than `window`. A burst that
+/// outlasts one window stays one burst.
+pub fn ongoing_burst_alert<'a>(
+    recent: &'a [EventSummary],
+    now: DateTime<Utc>,
+    window: Duration,
+    exclude_id: &str,
+) -> Option<&'a EventSummary> {
+    let mut back: Vec<&EventSummary> = recent
+        .iter()
+        .filter(|s| s.time <= now && s.id != exclude_id)
+        .collect();
+    back.sort_by(|a, b| b.time.cmp(&a.time).then(b.id.cmp(&a.id)));
+    let mut edge = now;
+    let mut first = None;
+    for s in back {
+        if edge - s.time > window {
+            break;
+        }
+        if s.burst_alert {
+            first = Some(s);
+        }
+        edge = s.time;
+    }
+    first
 }
 
 /// Upper tail of a Poisson distribution, P(X ≥ k).

@@ -67,7 +67,11 @@ impl Action {
         }
     }
 
-    /// Actions that give a principal access it did not have.
+    /// The action of a contract name; `None` for a name the contract does not have.
+    pub fn parse(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
     /// Changes that take access away (deletion, disabling, revocation, removal, unassignment).
     pub fn is_removal(self) -> bool {
         matches!(
@@ -80,6 +84,7 @@ impl Action {
         )
     }
 
+    /// Actions that give a principal access it did not have.
     pub fn is_grant(self) -> bool {
         matches!(
             self,
@@ -376,6 +381,23 @@ impl From<&Event> for EventSummary {
             entitlement: e.entitlement.as_ref().map(|x| x.label().to_owned()),
             privilege: e.entitlement.as_ref().map(|x| x.privilege),
             burst_alert: false,
+        }
+    }
+}
+
+impl EventSummary {
+    /// The short form of the tenant's activity list: who did what to whom and when, the actor and
+    /// target as their keys, no entitlement (what every store can give without reading the event).
+    pub fn activity(e: &Event, burst_alert: bool) -> Self {
+        EventSummary {
+            id: e.id.clone(),
+            time: e.time,
+            action: e.action,
+            actor: e.actor_key(),
+            target: e.target_key(),
+            entitlement: None,
+            privilege: None,
+            burst_alert,
         }
     }
 }

@@ -78,6 +78,9 @@ impl<S> std::fmt::Debug for Pipeline<S> {
 const RECENT_LIMIT: usize = 200;
 /// Entries of each principal's history attached to an alert.
 const HISTORY_LIMIT: usize = 10;
+/// At most this many of the tenant's events are read for a tenant-level burst (a burst of
+/// more still counts this many).
+const TENANT_RECENT_LIMIT: usize = 100;
 
 impl<S: Store> Pipeline<S> {
     /// Builds a pipeline; loads the context from the store once.
@@ -282,6 +285,10 @@ impl<S: Store> Pipeline<S> {
             window_since: event.time
                 - Duration::minutes(cfg.burst_window_minutes.max(cfg.escalation_window_minutes)),
             keep_older: HISTORY_LIMIT,
+            // Longer than the burst window: a burst that outlasts it is still the one that alerted.
+            tenant_since: event.time
+                - Duration::minutes(cfg.burst_window_minutes.max(cfg.escalation_window_minutes)),
+            tenant_limit: TENANT_RECENT_LIMIT,
         })?;
         if snapshot.exists {
             return Ok(EventOutcome::Duplicate);
@@ -313,6 +320,7 @@ impl<S: Store> Pipeline<S> {
             target_recent: &snapshot.target_recent,
             ctx: &self.ctx,
             burst_alerted: burst_alerted.as_deref(),
+            tenant_recent: &snapshot.tenant_recent,
         };
         let mut scored = detect::score(&enriched, &evidence, &self.cfg);
         // The calibration is the distribution of routine scores: a history event that would have
@@ -351,6 +359,7 @@ impl<S: Store> Pipeline<S> {
             ingested_at: now,
             actor_recent: &snapshot.actor_recent,
             target_recent: &snapshot.target_recent,
+            tenant_recent: &snapshot.tenant_recent,
         })?;
         if outcome == CommitOutcome::Duplicate {
             // Another writer stored the event first: these baselines are stale; they are read
@@ -403,14 +412,10 @@ impl<S: Store> Pipeline<S> {
         Ok(true)
     }
 
-    /// The earliest event of the actor's current burst window that already alerted for a burst.
+    /// The first event of the actor's burst under way that already alerted for it.
     fn burst_alerted(&self, event: &Event, actor_recent: &[EventSummary]) -> Option<String> {
-        let since = event.time - Duration::minutes(self.cfg.burst_window_minutes);
-        actor_recent
-            .iter()
-            .rev()
-            .filter(|s| s.time >= since && s.time <= event.time)
-            .find(|s| s.burst_alert)
+        let window = Duration::minutes(self.cfg.burst_window_minutes);
+        detect::ongoing_burst_alert(actor_recent, event.time, window, &event.id)
             .map(|s| s.id.clone())
     }
 

@@ -292,6 +292,59 @@ fn self_grants_and_escalation_chains_are_flagged() {
     );
 }
 
+#[test]
+fn a_guest_made_a_member_then_given_admin_is_an_escalation_chain() {
+    let mut org = Org::new(vec![], vec![]);
+    let guest = "rui.costa_partner.example#ext#@acme.onmicrosoft.com";
+    let mut conversion = ev(
+        "g1",
+        monday(10, 0),
+        "grant_role",
+        HELPDESK,
+        guest,
+        Some((crate::detect::GUEST_TO_MEMBER, "role")),
+        "console",
+    );
+    conversion.entitlement.as_mut().unwrap().privilege = Privilege::Standard;
+    org.score(conversion);
+    let admin_grant = |id: &str, target: &str, days: i64| {
+        ev(
+            id,
+            monday(11, 0) + Duration::days(days),
+            "grant_role",
+            ADMIN,
+            target,
+            Some(("Super Administrator", "role")),
+            "console",
+        )
+    };
+    let v = org.score(admin_grant("g2", guest, 3));
+    let r = reason(&v, "escalation_chain");
+    assert!(
+        r.detail.contains(
+            "was a guest made a member 3 days earlier (by hal.help@acme.example, event g1) and is now granted Super Administrator (admin)"
+        ),
+        "{}",
+        r.detail
+    );
+    assert!(
+        v.history.iter().any(|h| h.id == "g1"),
+        "history carries the chain"
+    );
+
+    // The same grant to a member who never was a guest, or long after the conversion, is not one.
+    let v = org.score(admin_grant("g3", "eng1@acme.example", 3));
+    assert!(
+        v.reasons.iter().all(|r| r.code != "escalation_chain"),
+        "{v:#?}"
+    );
+    let v = org.score(admin_grant("g4", guest, 45));
+    assert!(
+        v.reasons.iter().all(|r| r.code != "escalation_chain"),
+        "{v:#?}"
+    );
+}
+
 /// Eight grants of sales-all by the helpdesk, 30 seconds apart, on Monday at 11:00.
 fn sales_burst(org: &mut Org, id_prefix: &str) -> Vec<Verdict> {
     (0..8)
@@ -346,6 +399,138 @@ fn a_burst_alerts_once_with_its_size_and_a_change_window_explains_it() {
     let v = sales_burst(&mut org, "w").pop().unwrap();
     assert!(!v.alert, "{v:#?}");
     assert!(v.context.iter().any(|c| c.kind == "change_window"));
+}
+
+#[test]
+fn a_burst_that_outlasts_its_window_alerts_once() {
+    // 30 grants, one every 40 seconds: 20 minutes, two burst windows.
+    let mut org = Org::new(vec![], vec![]);
+    let verdicts: Vec<Verdict> = (0..30)
+        .map(|i| {
+            org.score(ev(
+                &format!("l{i}"),
+                monday(11, 0) + Duration::seconds(40 * i),
+                "add_to_group",
+                HELPDESK,
+                &format!("sales{}@acme.example", i % 10),
+                Some(("sales-all", "group")),
+                "console",
+            ))
+        })
+        .collect();
+    let alerted: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| v.alert)
+        .map(|v| v.event_id.as_str())
+        .collect();
+    assert_eq!(alerted.len(), 1, "{alerted:?}");
+    let last = verdicts.last().unwrap();
+    assert!(
+        last.context.iter().any(|c| c.kind == "burst"
+            && c.detail
+                .contains(&format!("already alerted as event {}", alerted[0]))),
+        "{last:#?}"
+    );
+}
+
+#[test]
+fn a_burst_spread_over_actors_alerts_once_for_the_tenant_naming_the_top_contributors() {
+    // Each actor stays under their own burst size; together they make 10 in 5 minutes.
+    let cfg = DetectConfig {
+        burst_min_events: 6,
+        tenant_burst_min_events: 8,
+        ..DetectConfig::default()
+    };
+    let mut org = Org::with_config(vec![], vec![], cfg);
+    let verdicts: Vec<Verdict> = (0..10)
+        .map(|i| {
+            let (actor, target, group) = if i % 2 == 0 {
+                (ADMIN, format!("eng{i}@acme.example"), "eng-all")
+            } else {
+                (HELPDESK, format!("sales{i}@acme.example"), "sales-all")
+            };
+            org.score(ev(
+                &format!("t{i}"),
+                monday(11, 0) + Duration::seconds(30 * i),
+                "add_to_group",
+                actor,
+                &target,
+                Some((group, "group")),
+                "console",
+            ))
+        })
+        .collect();
+    let alerted: Vec<&Verdict> = verdicts.iter().filter(|v| v.alert).collect();
+    assert_eq!(alerted.len(), 1, "one alert for the burst: {verdicts:#?}");
+    assert_eq!(
+        alerted[0].event_id, "t7",
+        "the eighth change makes the burst"
+    );
+    let r = reason(alerted[0], "volume_burst");
+    assert_eq!(r.scope.as_deref(), Some("tenant:acme"), "{r:#?}");
+    assert!(
+        r.detail.contains(
+            "acme saw 8 changes in 10 minutes from 2 actors (top: ann.admin@acme.example 4, hal.help@acme.example 4)"
+        ),
+        "{}",
+        r.detail
+    );
+    assert!(
+        r.detail.contains("before, at most 1 in any 10 minutes"),
+        "{}",
+        r.detail
+    );
+    // Below the size nothing is said; after the alert the rest of the burst is noted, not paged.
+    assert!(
+        verdicts[..7].iter().all(|v| v.reasons.is_empty()),
+        "{verdicts:#?}"
+    );
+    let last = verdicts.last().unwrap();
+    assert!(
+        last.context.iter().any(|c| c.kind == "burst"
+            && c.detail.contains("already alerted as event t7")
+            && c.detail.contains("10 changes in the tenant so far")),
+        "{last:#?}"
+    );
+
+    // Most of it from one actor is that actor's burst (judged by their own habit), not the tenant's.
+    let cfg = DetectConfig {
+        burst_min_events: 50,
+        tenant_burst_min_events: 8,
+        ..DetectConfig::default()
+    };
+    let mut org = Org::with_config(vec![], vec![], cfg);
+    let one_sided = (0..10).map(|i| {
+        org.score(ev(
+            &format!("o{i}"),
+            monday(11, 0) + Duration::seconds(30 * i),
+            "add_to_group",
+            if i == 0 { ADMIN } else { HELPDESK },
+            &format!("sales{i}@acme.example"),
+            Some(("sales-all", "group")),
+            "console",
+        ))
+    });
+    assert!(
+        one_sided
+            .into_iter()
+            .all(|v| v.reasons.iter().all(|r| r.code != "volume_burst"))
+    );
+
+    // The same pace at the default size (20) is not a tenant-level burst.
+    let mut org = Org::new(vec![], vec![]);
+    let quiet = (0..10).map(|i| {
+        org.score(ev(
+            &format!("q{i}"),
+            monday(11, 0) + Duration::seconds(30 * i),
+            "add_to_group",
+            if i % 2 == 0 { ADMIN } else { HELPDESK },
+            &format!("eng{i}@acme.example"),
+            Some(("eng-all", "group")),
+            "console",
+        ))
+    });
+    assert!(quiet.into_iter().all(|v| !v.alert));
 }
 
 #[test]

@@ -219,6 +219,7 @@ fn commit(s: &DynamoDbStore, e: &Event, v: Option<&Verdict>) -> CommitOutcome {
         ingested_at: t("2024-08-01T00:00:00Z"),
         actor_recent: &[],
         target_recent: &[],
+        tenant_recent: &[],
     })
     .unwrap()
 }
@@ -259,6 +260,7 @@ fn a_redelivered_event_writes_nothing_and_is_reported_as_a_duplicate() {
             ingested_at: t("2024-05-01T10:00:01Z"),
             actor_recent: &[],
             target_recent: &[],
+            tenant_recent: &[],
         };
         assert_eq!(s.commit(&first).unwrap(), CommitOutcome::Written);
 

@@ -750,6 +750,7 @@ fn stored(a: &Aws, v: Value) -> Event {
             ingested_at: t("2026-11-03T08:00:00Z"),
             actor_recent: &[],
             target_recent: &[],
+            tenant_recent: &[],
         })
         .unwrap();
     e

@@ -24,6 +24,7 @@
 //! | days that have a log partition | `LOGDAYS` | `<yyyy-mm-dd>` | — | tiny |
 //! | alerts, one partition per UTC month | `ALERTS#<yyyy-mm>` | `<time, ns>#<id>` | `b` verdict JSON, `fb` | 1–10 KB |
 //! | recent events of a principal | `RECENT#actor#<tenant>#<key>` or `RECENT#target#…` | `RECENT` | `e:<event id>` = summary JSON per event; `ttl` | ≤ 200 × ~250 B |
+//! | the tenant's activity (tenant-level bursts) | `RECENT#tenant#<tenant>#` | `RECENT` | `e:<event id>` = short summary JSON (keys, no entitlement) per event in the burst window; `ttl` | ≤ 100 × ~150 B |
 //! | baseline, 16 write shards | `BASELINE#<0–f>` | `<scope key>` | `scope`, `z` gzip'd baseline JSON (B) | ≤ 400 KB, enforced |
 //! | context generation pointer | `CONTEXT` | `CURRENT` | `seq` counter; `people`, `approvals`, `change_windows`, `domains` = live generation | tiny |
 //! | context item | `CONTEXT#<kind>` | `<generation, 10 digits>#<key>` | `b` JSON (domains: the domain) | < 1 KB |
@@ -44,10 +45,10 @@
 //! # Per event: one read, one write
 //!
 //! [`Ledger::snapshot`] is one `BatchGetItem` (strongly consistent): the event marker, the
-//! baselines not cached by the caller and the actor's and target's `RECENT` items. [`Ledger::commit`]
+//! baselines not cached by the caller and the actor's, target's and tenant's `RECENT` items. [`Ledger::commit`]
 //! is one `TransactWriteItems`: the marker with `attribute_not_exists(pk)` (first, so its
 //! cancellation reason is the first), the log item, the verdict, the alert index item, the audit seal
-//! marker, both `RECENT` items (an `UpdateItem` that sets this event's entry and removes entries that fell out
+//! marker, the three `RECENT` items (an `UpdateItem` that sets this event's entry and removes entries that fell out
 //! of the window or the count limit, so concurrent writers never lose each other's entries), the
 //! changed baselines and, on the first event of a UTC day seen by this process, its `LOGDAYS` item.
 //! A re-delivered event fails the condition, the whole transaction is cancelled, nothing is
@@ -111,6 +112,9 @@ const MAX_DEAD_LETTER_RAW: usize = 350 * 1024;
 /// Recent-event lists when no snapshot told the window and limit (commits without a snapshot).
 const DEFAULT_RECENT_WINDOW_DAYS: i64 = 31;
 const DEFAULT_RECENT_LIMIT: usize = 200;
+/// The tenant's activity list when no snapshot told its window and limit.
+const DEFAULT_TENANT_WINDOW_MINUTES: i64 = 60;
+const DEFAULT_TENANT_LIMIT: usize = 100;
 /// Alert publish claims expire after a week; a pending claim is stale after five minutes.
 const CLAIM_TTL_SECS: i64 = 7 * 86_400;
 const CLAIM_STALE_SECS: i64 = 300;
@@ -168,6 +172,9 @@ struct Pending {
     target: Vec<EventSummary>,
     window: Duration,
     limit: usize,
+    tenant: Vec<EventSummary>,
+    tenant_window: Duration,
+    tenant_limit: usize,
 }
 
 /// The DynamoDB store. See the module docs for the table and the calling convention.
@@ -1331,7 +1338,13 @@ impl Ledger for DynamoDbStore {
         let marker = key(event_pk(req.event_id), "EVENT");
         let actor = recent_key("actor", req.tenant, req.actor_key);
         let target = recent_key("target", req.tenant, req.target_key);
-        let mut keys = vec![marker.clone(), actor.clone(), target.clone()];
+        let activity = recent_key("tenant", req.tenant, "");
+        let mut keys = vec![
+            marker.clone(),
+            actor.clone(),
+            target.clone(),
+            activity.clone(),
+        ];
         keys.extend(req.scopes.iter().map(baseline_key));
         let items = self.batch_get(keys)?;
         let at = |k: &Item| {
@@ -1341,6 +1354,7 @@ impl Ledger for DynamoDbStore {
         };
         let actor_all = decode_recent(at(&actor))?;
         let target_all = decode_recent(at(&target))?;
+        let tenant_all = decode_recent(at(&activity))?;
         let mut baselines = HashMap::new();
         for item in &items {
             if get_s(item, "pk").is_some_and(|pk| pk.starts_with("BASELINE#")) {
@@ -1353,6 +1367,12 @@ impl Ledger for DynamoDbStore {
             baselines,
             actor_recent: window(actor_all.clone(), req.since, req.until, req.limit),
             target_recent: window(target_all.clone(), req.since, req.until, req.limit),
+            tenant_recent: window(
+                tenant_all.clone(),
+                req.tenant_since,
+                req.until,
+                req.tenant_limit,
+            ),
         };
         if !snap.exists {
             let mut pending = lock(&self.pending);
@@ -1366,6 +1386,9 @@ impl Ledger for DynamoDbStore {
                     target: target_all,
                     window: req.until - req.since,
                     limit: req.limit,
+                    tenant: tenant_all,
+                    tenant_window: req.until - req.tenant_since,
+                    tenant_limit: req.tenant_limit,
                 },
             );
         }
@@ -1450,24 +1473,46 @@ impl Ledger for DynamoDbStore {
             ),
             |p| (p.window, p.limit),
         );
-        for (role, principal, stored) in [
+        let (tenant_window, tenant_limit) = pending.as_ref().map_or(
+            (
+                Duration::minutes(DEFAULT_TENANT_WINDOW_MINUTES),
+                DEFAULT_TENANT_LIMIT,
+            ),
+            |p| (p.tenant_window, p.tenant_limit),
+        );
+        let activity = EventSummary::activity(e, summary.burst_alert);
+        for (role, principal, stored, summary, window_len, limit) in [
             (
                 "actor",
                 e.actor_key(),
                 pending.as_ref().map_or(c.actor_recent, |p| &p.actor[..]),
+                &summary,
+                window_len,
+                limit,
             ),
             (
                 "target",
                 e.target_key(),
                 pending.as_ref().map_or(c.target_recent, |p| &p.target[..]),
+                &summary,
+                window_len,
+                limit,
+            ),
+            (
+                "tenant",
+                String::new(),
+                pending.as_ref().map_or(c.tenant_recent, |p| &p.tenant[..]),
+                &activity,
+                tenant_window,
+                tenant_limit,
             ),
         ] {
-            let plan = plan_recent(stored, &summary, window_len, limit);
+            let plan = plan_recent(stored, summary, window_len, limit);
             let mut names = HashMap::from([("#ttl".to_owned(), "ttl".to_owned())]);
             let mut values = HashMap::from([(":ttl".to_owned(), num(plan.ttl))]);
             let mut set = vec!["#ttl = :ttl".to_owned()];
             if plan.keep_new {
-                let json = serde_json::to_string(&summary)?;
+                let json = serde_json::to_string(summary)?;
                 bytes += json.len() + recent_attr(&e.id).len();
                 names.insert("#new".into(), recent_attr(&e.id));
                 values.insert(":new".into(), s(json));

@@ -23,6 +23,8 @@ struct Inner {
     /// for the recent lists.
     by_actor: HashMap<(String, String), Index>,
     by_target: HashMap<(String, String), Index>,
+    /// (time, id) of the events per tenant, in order, for the tenant's activity.
+    by_tenant: HashMap<String, Index>,
     verdicts: HashMap<String, Verdict>,
     baselines: HashMap<ScopeKey, Baseline>,
     people: Vec<Person>,
@@ -318,6 +320,24 @@ impl Ledger for MemoryStore {
                 req.limit,
                 Some((req.window_since, req.keep_older)),
             ),
+            tenant_recent: inner
+                .by_tenant
+                .get(req.tenant)
+                .map(|ids| {
+                    let end = ids.partition_point(|(t, _)| *t <= req.until);
+                    ids[..end]
+                        .iter()
+                        .rev()
+                        .take_while(|(t, _)| *t >= req.tenant_since)
+                        .take(req.tenant_limit)
+                        .filter_map(|(_, id)| inner.events.get(id))
+                        .map(|e| {
+                            let burst = inner.verdicts.get(&e.id).is_some_and(is_burst_alert);
+                            EventSummary::activity(e, burst)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 
@@ -339,11 +359,12 @@ impl Ledger for MemoryStore {
         );
         index_insert(
             i.by_target
-                .entry((tenant, c.event.target_key()))
+                .entry((tenant.clone(), c.event.target_key()))
                 .or_default(),
             t,
             id,
         );
+        index_insert(i.by_tenant.entry(tenant).or_default(), t, id);
         if let Some(v) = c.verdict {
             i.verdicts.insert(v.event_id.clone(), v.clone());
         }

@@ -85,6 +85,10 @@ pub struct ReadRequest<'a> {
     /// event may stop after `keep_older` of them.
     pub window_since: DateTime<Utc>,
     pub keep_older: usize,
+    /// The tenant's activity from this time on (the tenant-level burst window and the look-back
+    /// that tells a burst under way), newest first, at most `tenant_limit` entries.
+    pub tenant_since: DateTime<Utc>,
+    pub tenant_limit: usize,
 }
 
 /// The answer to a [`ReadRequest`].
@@ -97,6 +101,9 @@ pub struct Snapshot {
     pub actor_recent: Vec<EventSummary>,
     /// Newest first.
     pub target_recent: Vec<EventSummary>,
+    /// The tenant's events in `[tenant_since, until]`, newest first, as [`EventSummary::activity`]
+    /// (who did what when; no entitlement).
+    pub tenant_recent: Vec<EventSummary>,
 }
 
 /// One atomic write: an event, its verdict (none when only learning) and changed baselines.
@@ -110,6 +117,7 @@ pub struct Commit<'a> {
     /// principal extend these instead of reading them again).
     pub actor_recent: &'a [EventSummary],
     pub target_recent: &'a [EventSummary],
+    pub tenant_recent: &'a [EventSummary],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,6 +330,7 @@ pub mod conformance {
             ingested_at: now,
             actor_recent: &[],
             target_recent: &[],
+            tenant_recent: &[],
         };
         assert_eq!(store.commit(&c).unwrap(), CommitOutcome::Written);
         // Idempotent: the same id again writes nothing, even with other baselines.
@@ -346,6 +355,7 @@ pub mod conformance {
                 ingested_at: now,
                 actor_recent: &[],
                 target_recent: &[],
+                tenant_recent: &[],
             })
             .unwrap();
 
@@ -363,9 +373,20 @@ pub mod conformance {
                 limit: 10,
                 window_since: "2024-04-01T00:00:00Z".parse().unwrap(),
                 keep_older: 10,
+                tenant_since: "2024-05-01T10:30:00Z".parse().unwrap(),
+                tenant_limit: 10,
             })
             .unwrap();
         assert!(snap.exists);
+        // The tenant's activity: every actor's events in its own (shorter) window, as keys.
+        assert_eq!(
+            snap.tenant_recent
+                .iter()
+                .map(|s| (s.id.as_str(), s.actor.as_str(), s.target.as_str()))
+                .collect::<Vec<_>>(),
+            [("e2", "ann@acme.example", "cy@acme.example")]
+        );
+        assert_eq!(snap.tenant_recent[0], EventSummary::activity(&e2, false));
         assert_eq!(snap.baselines.len(), 1);
         assert_eq!(
             snap.actor_recent
