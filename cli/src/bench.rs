@@ -233,6 +233,7 @@ pub fn score_only(events: &[Event], baselines: &WarmState) -> usize {
             tenant_recent: &[],
             ctx: &baselines.ctx,
             burst_alerted: None,
+            off_hours_alerted: None,
         };
         alerts += usize::from(detect::score(&enriched, &evidence, &baselines.cfg).alert);
     }

@@ -54,6 +54,9 @@ pub struct DetectConfig {
     /// Window between a guest's conversion to member and a privileged grant for
     /// `escalation_chain`, days.
     pub guest_escalation_days: i64,
+    /// After an alert for its hour, the actor's changes within this many hours are one off-hours
+    /// session: they do not page again for the hour.
+    pub off_hours_session_hours: i64,
     /// An actor unseen for this long is dormant, days.
     pub dormant_days: i64,
     /// Days around a directory `start_date` that count as onboarding (before, after).
@@ -93,6 +96,7 @@ impl Default for DetectConfig {
             tenant_burst_min_events: 20,
             escalation_window_minutes: 60,
             guest_escalation_days: 30,
+            off_hours_session_hours: 4,
             dormant_days: 90,
             onboarding_days_before: 14,
             onboarding_days_after: 30,
@@ -457,6 +461,8 @@ pub struct Evidence<'a> {
     pub ctx: &'a Context,
     /// An earlier event of the actor's current burst that already alerted for it.
     pub burst_alerted: Option<&'a str>,
+    /// The actor's latest event within `off_hours_session_hours` that alerted for its hour.
+    pub off_hours_alerted: Option<&'a str>,
     /// The tenant's events shortly before this one ([`EventSummary::activity`], any order).
     pub tenant_recent: &'a [EventSummary],
 }
@@ -813,6 +819,20 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                             )
                             .scope(human_scope(key)),
                         );
+                        if let Some(first) = ev.off_hours_alerted {
+                            // One alert per off-hours session: the actor's later changes in it
+                            // keep their other findings but do not page again for the hour.
+                            notes.push(ContextNote {
+                                kind: "off_hours_session".into(),
+                                detail: format!(
+                                    "part of an off-hours session already alerted for its hour as event {first} (p = {p:.1e})"
+                                ),
+                                effect: "lowered".into(),
+                            });
+                            if let Some(f) = findings.last_mut() {
+                                f.p = 1.0;
+                            }
+                        }
                     }
                 }
             }

@@ -368,6 +368,10 @@ pub struct EventSummary {
     /// This event alerted for a volume burst (so later events of the burst do not page again).
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub burst_alert: bool,
+    /// This event alerted for its hour (so later changes of the same off-hours session do not
+    /// page again for the hour).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub off_hours_alert: bool,
 }
 
 impl From<&Event> for EventSummary {
@@ -381,6 +385,7 @@ impl From<&Event> for EventSummary {
             entitlement: e.entitlement.as_ref().map(|x| x.label().to_owned()),
             privilege: e.entitlement.as_ref().map(|x| x.privilege),
             burst_alert: false,
+            off_hours_alert: false,
         }
     }
 }
@@ -398,6 +403,7 @@ impl EventSummary {
             entitlement: None,
             privilege: None,
             burst_alert,
+            off_hours_alert: false,
         }
     }
 }

@@ -314,12 +314,29 @@ impl<S: Store> Pipeline<S> {
 
         // Scored in both modes: learning needs the statistic for the tenant's calibration.
         let burst_alerted = self.burst_alerted(event, &snapshot.actor_recent);
+        // A session covers ordinary changes: an admin or elevated grant at an odd hour pages on
+        // its own, whatever came before it.
+        let session = Duration::hours(cfg.off_hours_session_hours);
+        let ordinary = !event.privilege().is_privileged();
+        let off_hours_alerted = snapshot
+            .actor_recent
+            .iter()
+            .filter(|s| {
+                ordinary
+                    && s.off_hours_alert
+                    && s.id != event.id
+                    && s.time <= event.time
+                    && event.time - s.time <= session
+            })
+            .max_by_key(|s| s.time)
+            .map(|s| s.id.clone());
         let evidence = Evidence {
             baselines: &working,
             actor_recent: &snapshot.actor_recent,
             target_recent: &snapshot.target_recent,
             ctx: &self.ctx,
             burst_alerted: burst_alerted.as_deref(),
+            off_hours_alerted: off_hours_alerted.as_deref(),
             tenant_recent: &snapshot.tenant_recent,
         };
         let mut scored = detect::score(&enriched, &evidence, &self.cfg);

@@ -345,6 +345,71 @@ fn a_guest_made_a_member_then_given_admin_is_an_escalation_chain() {
     );
 }
 
+#[test]
+fn an_off_hours_session_alerts_once_for_its_hour() {
+    let mut org = Org::new(vec![], vec![]);
+    let night = |id: &str, t: DateTime<Utc>, target: &str| {
+        ev(
+            id,
+            t,
+            "add_to_group",
+            ADMIN,
+            target,
+            Some(("eng-all", "group")),
+            "console",
+        )
+    };
+    let first = org.score(night("o1", monday(2, 10), "eng2@acme.example"));
+    assert!(first.alert, "{first:#?}");
+    reason(&first, "off_hours");
+    // Half an hour later, the same admin at work again: one session, not a second page.
+    let v = org.score(night("o2", monday(2, 40), "eng3@acme.example"));
+    assert!(!v.alert, "{v:#?}");
+    assert!(
+        v.context.iter().any(|c| c.kind == "off_hours_session"
+            && c.detail
+                .contains("already alerted for its hour as event o1")),
+        "{v:#?}"
+    );
+    // A privileged grant at an odd hour pages on its own.
+    let v = org.score(ev(
+        "o2a",
+        monday(2, 45),
+        "grant_role",
+        ADMIN,
+        "eng5@acme.example",
+        Some(("Super Administrator", "role")),
+        "console",
+    ));
+    reason(&v, "off_hours");
+    assert!(
+        v.context.iter().all(|c| c.kind != "off_hours_session"),
+        "{v:#?}"
+    );
+    // Another actor at the same hour is not in the admin's session.
+    let v = org.score(ev(
+        "o3",
+        monday(2, 50),
+        "add_to_group",
+        HELPDESK,
+        "sales3@acme.example",
+        Some(("sales-all", "group")),
+        "console",
+    ));
+    assert!(v.alert, "{v:#?}");
+    // The next night is another session (its hour is judged afresh).
+    let v = org.score(night(
+        "o4",
+        monday(2, 10) + Duration::days(1),
+        "eng4@acme.example",
+    ));
+    reason(&v, "off_hours");
+    assert!(
+        v.context.iter().all(|c| c.kind != "off_hours_session"),
+        "{v:#?}"
+    );
+}
+
 /// Eight grants of sales-all by the helpdesk, 30 seconds apart, on Monday at 11:00.
 fn sales_burst(org: &mut Org, id_prefix: &str) -> Vec<Verdict> {
     (0..8)

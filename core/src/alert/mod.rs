@@ -540,6 +540,7 @@ mod tests {
                 entitlement: None,
                 privilege: None,
                 burst_alert: false,
+                off_hours_alert: false,
             }],
             feedback: None,
             ..serde_json::from_value(serde_json::json!({

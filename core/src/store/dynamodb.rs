@@ -1402,7 +1402,7 @@ impl Ledger for DynamoDbStore {
         let body = serde_json::to_string(e)?;
         let d = day(e.time);
         let mut summary = EventSummary::from(e);
-        summary.burst_alert = c.verdict.is_some_and(is_burst_alert);
+        mark_alerts(&mut summary, c.verdict);
 
         let mut puts: Vec<(String, Item, Option<&str>)> = Vec::new();
         // The marker first: its condition makes the commit idempotent, and a cancelled
@@ -1690,6 +1690,7 @@ mod tests {
             entitlement: None,
             privilege: None,
             burst_alert: false,
+            off_hours_alert: false,
         }
     }
 

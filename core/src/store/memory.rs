@@ -82,7 +82,7 @@ fn newest_first(
         .filter_map(|(_, (_, id))| inner.events.get(id))
         .map(|e| {
             let mut s = EventSummary::from(e);
-            s.burst_alert = inner.verdicts.get(&e.id).is_some_and(is_burst_alert);
+            mark_alerts(&mut s, inner.verdicts.get(&e.id));
             s
         })
         .collect()

@@ -234,6 +234,17 @@ pub(crate) fn is_burst_alert(v: &Verdict) -> bool {
     v.alert && v.reasons.iter().any(|r| r.code == "volume_burst")
 }
 
+/// Whether a verdict alerted for its hour.
+pub(crate) fn is_off_hours_alert(v: &Verdict) -> bool {
+    v.alert && v.reasons.iter().any(|r| r.code == "off_hours")
+}
+
+/// Marks a summary with what its event's verdict alerted for.
+pub(crate) fn mark_alerts(s: &mut EventSummary, v: Option<&Verdict>) {
+    s.burst_alert = v.is_some_and(is_burst_alert);
+    s.off_hours_alert = v.is_some_and(is_off_hours_alert);
+}
+
 /// Everything a full pipeline host needs.
 pub trait Store:
     EventStore + VerdictStore + BaselineStore + ContextStore + DeadLetterStore + Ledger
@@ -289,12 +300,14 @@ pub mod conformance {
             severity: crate::verdict::Severity::Info,
             alert,
             reasons: if alert {
-                vec![crate::verdict::Reason {
-                    code: "volume_burst".into(),
-                    detail: String::new(),
-                    p_value: 1e-6,
-                    scope: None,
-                }]
+                ["volume_burst", "off_hours"]
+                    .map(|code| crate::verdict::Reason {
+                        code: code.into(),
+                        detail: String::new(),
+                        p_value: 1e-6,
+                        scope: None,
+                    })
+                    .into()
             } else {
                 vec![]
             },
@@ -397,7 +410,9 @@ pub mod conformance {
         );
         assert_eq!(snap.target_recent.len(), 1);
         assert!(snap.target_recent[0].burst_alert, "e1 alerted for a burst");
+        assert!(snap.target_recent[0].off_hours_alert, "and for its hour");
         assert!(!snap.actor_recent[0].burst_alert);
+        assert!(!snap.actor_recent[0].off_hours_alert);
 
         assert!(store.has_event("e1").unwrap());
         assert!(!store.has_event("nope").unwrap());

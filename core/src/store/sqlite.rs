@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS events (
     action TEXT NOT NULL,
     body TEXT NOT NULL,
     ingested_ms INTEGER NOT NULL,
+    -- What the event's verdict alerted for (bit 1: a volume burst, bit 2: its hour); named when
+    -- it held the first alone.
     burst_alert INTEGER NOT NULL DEFAULT 0
 );
 DROP INDEX IF EXISTS events_by_actor;
@@ -83,6 +85,21 @@ BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+}
+
+/// The `burst_alert` column's bits.
+const ALERT_BURST: i64 = 1;
+const ALERT_OFF_HOURS: i64 = 2;
+
+fn alert_flags(v: Option<&Verdict>) -> i64 {
+    let bit = |on: bool, b: i64| if on { b } else { 0 };
+    bit(v.is_some_and(is_burst_alert), ALERT_BURST)
+        | bit(v.is_some_and(is_off_hours_alert), ALERT_OFF_HOURS)
+}
+
+fn read_alert_flags(s: &mut EventSummary, flags: i64) {
+    s.burst_alert = flags & ALERT_BURST != 0;
+    s.off_hours_alert = flags & ALERT_OFF_HOURS != 0;
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -182,7 +199,7 @@ impl SqliteStore {
             let body: String = row.get(0)?;
             let e: Event = serde_json::from_str(&body)?;
             let mut s = EventSummary::from(&e);
-            s.burst_alert = row.get(1)?;
+            read_alert_flags(&mut s, row.get(1)?);
             out.push(s);
         }
         Ok(out)
@@ -206,7 +223,7 @@ impl SqliteStore {
         while let Some(row) = rows.next()? {
             let id: String = row.get(0)?;
             let action: String = row.get(2)?;
-            out.push(EventSummary {
+            let mut s = EventSummary {
                 time: from_ms(row.get(1)?),
                 // Written from the contract's names; a name it lacks still counts as activity.
                 action: Action::parse(&action).unwrap_or(Action::Other),
@@ -214,9 +231,12 @@ impl SqliteStore {
                 target: row.get(4)?,
                 entitlement: None,
                 privilege: None,
-                burst_alert: row.get(5)?,
+                burst_alert: false,
+                off_hours_alert: false,
                 id,
-            });
+            };
+            read_alert_flags(&mut s, row.get(5)?);
+            out.push(s);
         }
         Ok(out)
     }
@@ -559,7 +579,7 @@ impl Ledger for SqliteStore {
                 c.event.action.as_str(),
                 serde_json::to_string(c.event)?,
                 ms(c.ingested_at),
-                c.verdict.is_some_and(is_burst_alert),
+                alert_flags(c.verdict),
             ])?
         };
         if inserted == 0 {
