@@ -922,12 +922,7 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
 
         // --- volume burst by this actor.
         {
-            let since = event.time - Duration::minutes(cfg.burst_window_minutes);
-            let in_window: Vec<&EventSummary> = ev
-                .actor_recent
-                .iter()
-                .filter(|s| s.time >= since && s.time <= event.time && s.id != event.id)
-                .collect();
+            let in_window = burst_window(ev.actor_recent, event, cfg);
             let k = in_window.len() + 1;
             let (mean, peak) = actor_b
                 .as_ref()
@@ -939,13 +934,12 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                 let rate = mean.max(1.0);
                 let p = poisson_tail(k as u64, rate);
                 if p <= cfg.finding_p {
-                    let mut by_action: HashMap<&str, usize> = HashMap::new();
-                    for s in &in_window {
-                        *by_action.entry(s.action.as_str()).or_default() += 1;
-                    }
-                    *by_action.entry(event.action.as_str()).or_default() += 1;
-                    let mut by_action: Vec<_> = by_action.into_iter().collect();
-                    by_action.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+                    let by_action = tally(
+                        in_window
+                            .iter()
+                            .map(|s| s.action.as_str())
+                            .chain([event.action.as_str()]),
+                    );
                     let mix = by_action
                         .iter()
                         .map(|(a, n)| format!("{n} {a}"))
@@ -981,12 +975,7 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
         // --- volume burst across the tenant: many changes in minutes from several actors, each
         // perhaps within their own habit. One actor's own burst is reported above instead.
         if !findings.iter().any(|f| f.code == "volume_burst") {
-            let since = event.time - Duration::minutes(cfg.burst_window_minutes);
-            let in_window: Vec<&EventSummary> = ev
-                .tenant_recent
-                .iter()
-                .filter(|s| s.time >= since && s.time <= event.time && s.id != event.id)
-                .collect();
+            let in_window = burst_window(ev.tenant_recent, event, cfg);
             let k = in_window.len() + 1;
             let tenant_b = get(&ScopeKey::tenant(tenant))
                 .filter(|b| b.events.w >= cfg.min_evidence)
@@ -996,14 +985,13 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
             {
                 let rate = mean.max(1.0);
                 let p = poisson_tail(k as u64, rate);
-                let mut by_actor: HashMap<&str, usize> = HashMap::new();
-                for s in &in_window {
-                    *by_actor.entry(s.actor.as_str()).or_default() += 1;
-                }
-                *by_actor.entry(e.actor_key.as_str()).or_default() += 1;
+                let by_actor = tally(
+                    in_window
+                        .iter()
+                        .map(|s| s.actor.as_str())
+                        .chain([e.actor_key.as_str()]),
+                );
                 let actors = by_actor.len();
-                let mut by_actor: Vec<_> = by_actor.into_iter().collect();
-                by_actor.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
                 // Most of it from one actor is that actor's burst, judged by their own habit
                 // (an automation's sync run, a PIM expiry sweep), not the tenant's.
                 let spread = by_actor[0].1 * 2 <= k;
@@ -1738,6 +1726,30 @@ fn round_sig(p: f64) -> f64 {
     }
     let mag = 10f64.powi(3 - p.log10().ceil() as i32);
     (p * mag).round() / mag
+}
+
+/// The events of `recent` in the burst window that ends with `event` (the event itself apart).
+fn burst_window<'a>(
+    recent: &'a [EventSummary],
+    event: &Event,
+    cfg: &DetectConfig,
+) -> Vec<&'a EventSummary> {
+    let since = event.time - Duration::minutes(cfg.burst_window_minutes);
+    recent
+        .iter()
+        .filter(|s| s.time >= since && s.time <= event.time && s.id != event.id)
+        .collect()
+}
+
+/// How many times each value occurs, most frequent first (ties by value).
+fn tally<'a>(values: impl Iterator<Item = &'a str>) -> Vec<(&'a str, usize)> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for v in values {
+        *counts.entry(v).or_default() += 1;
+    }
+    let mut counts: Vec<_> = counts.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    counts
 }
 
 /// The first event that alerted for a burst still under way: walking back from `now` through
