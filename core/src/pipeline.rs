@@ -272,6 +272,10 @@ impl<S: Store> Pipeline<S> {
         let lookback = Duration::days(cfg.history_days)
             .max(Duration::minutes(cfg.burst_window_minutes))
             .max(Duration::minutes(cfg.escalation_window_minutes));
+        // The detectors' windows; the tenant's activity is read that far back too, so a burst
+        // that outlasts its window is still the one that alerted.
+        let detector_since = event.time
+            - Duration::minutes(cfg.burst_window_minutes.max(cfg.escalation_window_minutes));
         // One batched read: does the event exist, the baselines not cached, recent events.
         let snapshot = self.store.snapshot(&ReadRequest {
             event_id: &event.id,
@@ -282,12 +286,9 @@ impl<S: Store> Pipeline<S> {
             since: event.time - lookback,
             until: event.time,
             limit: RECENT_LIMIT,
-            window_since: event.time
-                - Duration::minutes(cfg.burst_window_minutes.max(cfg.escalation_window_minutes)),
+            window_since: detector_since,
             keep_older: HISTORY_LIMIT,
-            // Longer than the burst window: a burst that outlasts it is still the one that alerted.
-            tenant_since: event.time
-                - Duration::minutes(cfg.burst_window_minutes.max(cfg.escalation_window_minutes)),
+            tenant_since: detector_since,
             tenant_limit: TENANT_RECENT_LIMIT,
         })?;
         if snapshot.exists {
@@ -314,22 +315,7 @@ impl<S: Store> Pipeline<S> {
 
         // Scored in both modes: learning needs the statistic for the tenant's calibration.
         let burst_alerted = self.burst_alerted(event, &snapshot.actor_recent);
-        // A session covers ordinary changes: an admin or elevated grant at an odd hour pages on
-        // its own, whatever came before it.
-        let session = Duration::hours(cfg.off_hours_session_hours);
-        let ordinary = !event.privilege().is_privileged();
-        let off_hours_alerted = snapshot
-            .actor_recent
-            .iter()
-            .filter(|s| {
-                ordinary
-                    && s.off_hours_alert
-                    && s.id != event.id
-                    && s.time <= event.time
-                    && event.time - s.time <= session
-            })
-            .max_by_key(|s| s.time)
-            .map(|s| s.id.clone());
+        let off_hours_alerted = self.off_hours_alerted(event, &snapshot.actor_recent);
         let evidence = Evidence {
             baselines: &working,
             actor_recent: &snapshot.actor_recent,
@@ -433,6 +419,26 @@ impl<S: Store> Pipeline<S> {
     fn burst_alerted(&self, event: &Event, actor_recent: &[EventSummary]) -> Option<String> {
         let window = Duration::minutes(self.cfg.burst_window_minutes);
         detect::ongoing_burst_alert(actor_recent, event.time, window, &event.id)
+            .map(|s| s.id.clone())
+    }
+
+    /// The actor's latest change within the off-hours session that alerted for its hour. A
+    /// session covers ordinary changes: an admin or elevated grant at an odd hour pages on its
+    /// own, whatever came before it.
+    fn off_hours_alerted(&self, event: &Event, actor_recent: &[EventSummary]) -> Option<String> {
+        if event.privilege().is_privileged() {
+            return None;
+        }
+        let session = Duration::hours(self.cfg.off_hours_session_hours);
+        actor_recent
+            .iter()
+            .filter(|s| {
+                s.off_hours_alert
+                    && s.id != event.id
+                    && s.time <= event.time
+                    && event.time - s.time <= session
+            })
+            .max_by_key(|s| s.time)
             .map(|s| s.id.clone())
     }
 
