@@ -33,6 +33,7 @@ pub fn run(
     verdicts: &[std::path::PathBuf],
     json: bool,
     check: bool,
+    holds: Option<&Path>,
 ) -> Result<ExitCode> {
     if states.len() != labels.len() || states.len() != verdicts.len() {
         anyhow::bail!(
@@ -56,7 +57,15 @@ pub fn run(
         all_verdicts.extend(v);
     }
     let report = eval::evaluate(&all_verdicts, &all_labels, &comparisons);
-    let targets = eval::check_targets(&report);
+    let mut targets = eval::check_targets(&report);
+    if let Some(path) = holds {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let holds = eval::Holds::from_toml(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        eval::apply_holds(&mut targets, &holds)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
     let mut out = std::io::stdout().lock();
     if json {
         let doc = serde_json::json!({"report": report, "targets": targets});
@@ -71,7 +80,7 @@ pub fn run(
             "--verdicts"
         );
     }
-    let met = targets.iter().all(|t| t.met);
+    let met = targets.iter().all(TargetCheck::passes);
     Ok(if check && !met {
         ExitCode::from(1)
     } else {
@@ -124,12 +133,18 @@ fn render(r: &Report, targets: &[TargetCheck]) -> String {
     }
     s.push_str("\ntargets:\n");
     for t in targets {
-        s.push_str(&format!(
-            "  [{}] {} — {}\n",
-            if t.met { "met" } else { "MISSED" },
-            t.target,
-            t.value
-        ));
+        let status = match (t.met, t.held_at) {
+            (true, None) => "met".to_owned(),
+            (true, Some(_)) => "met; its hold can go".to_owned(),
+            (false, Some(h)) if t.passes() => format!("held at {h}"),
+            (false, Some(h)) => format!("MISSED, worse than held {h}"),
+            (false, None) => "MISSED".to_owned(),
+        };
+        s.push_str(&format!("  [{status}] {} — {}", t.target, t.value));
+        if t.held_at.is_some() && !t.met {
+            s.push_str(&format!(" ({} = {:.3})", t.key, t.measured));
+        }
+        s.push('\n');
     }
     s
 }

@@ -142,6 +142,10 @@ enum Command {
         /// Exit with status 1 when a quality target is missed.
         #[arg(long)]
         check: bool,
+        /// With --check: targets not met yet held at a level instead (TOML: `[hold]` table of
+        /// target keys to levels), so they cannot get worse; a missed target not held fails.
+        #[arg(long, value_name = "FILE", requires = "check")]
+        holds: Option<PathBuf>,
     },
     /// Write a synthetic organisation's provisioning history, test period, context and labels
     Simulate(simulate::SimulateArgs),
@@ -670,7 +674,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             verdicts,
             json,
             check,
-        } => eval::run(&state, &labels, &verdicts, json, check),
+            holds,
+        } => eval::run(&state, &labels, &verdicts, json, check, holds.as_deref()),
         Command::Simulate(args) => {
             simulate::run(&args)?;
             Ok(ExitCode::SUCCESS)
