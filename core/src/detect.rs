@@ -302,6 +302,15 @@ pub fn enrich<'a>(event: &'a Event, ctx: &'a Context, cfg: &DetectConfig) -> Enr
     }
 }
 
+/// Findings that measure habit (when, what, for whom), as opposed to rules (approvals,
+/// self-grants, new actors, bursts, e-mail hygiene).
+pub const HABIT_FINDINGS: &[&str] = &[
+    "off_hours",
+    "rare_entitlement_for_department",
+    "rare_entitlement_for_actor",
+    "first_in_tenant",
+];
+
 /// The pseudo-tenant whose scope pools the calibration of all tenants.
 pub const GLOBAL: &str = "*";
 
@@ -784,16 +793,19 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                 } else {
                     format!("{label} changes")
                 };
-                // The probability of this hour: the kind's habit (all tiers) from the tenant
-                // down to the actor, then the tier's own habit from the tenant down, each level
-                // shrunk toward the one before.
+                // The probability of this hour: from the tenant down to the actor, each level
+                // shrunk toward the one before; at each level the tier's own habit where it has
+                // enough evidence, else the kind's (all tiers). One habit per level: the tier's
+                // changes are among the kind's, and counting them twice would shrink an hour
+                // few work twice over (a weekend afternoon came out at p = 1e-11).
                 let broad_to_narrow: Vec<&ScopeKey> = chain.iter().rev().map(|(k, _)| k).collect();
-                let levels: Vec<Vec<f64>> = [any_tier.as_str(), habit_key.as_str()]
+                let levels: Vec<Vec<f64>> = broad_to_narrow
                     .iter()
-                    .flat_map(|h| {
-                        broad_to_narrow
-                            .iter()
-                            .filter_map(move |k| get(k).and_then(|b| b.habit_hours(h)))
+                    .filter_map(|k| {
+                        let b = get(k)?;
+                        b.habit_hours(&habit_key)
+                            .filter(|h| h.iter().sum::<f64>() >= cfg.min_evidence)
+                            .or_else(|| b.habit_hours(&any_tier))
                     })
                     .collect();
                 let p_hier =
@@ -920,9 +932,17 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
             }
         }
 
-        // --- volume burst by this actor.
+        // --- volume burst by this actor. Changes for people onboarding are the wave the
+        // directory explains (the sync that sets up a starting class): the burst is what is
+        // left once they are set aside.
         {
-            let in_window = burst_window(ev.actor_recent, event, cfg);
+            let all = burst_window(ev.actor_recent, event, cfg);
+            let onboarding = all.len();
+            let in_window: Vec<&EventSummary> = all
+                .into_iter()
+                .filter(|s| !onboarding_change(ev.ctx, cfg, &s.target, s.time, s.privilege))
+                .collect();
+            let onboarding = onboarding - in_window.len();
             let k = in_window.len() + 1;
             let (mean, peak) = actor_b
                 .as_ref()
@@ -945,17 +965,19 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                         .map(|(a, n)| format!("{n} {a}"))
                         .collect::<Vec<_>>()
                         .join(", ");
-                    let mut f = Finding::new(
-                        "volume_burst",
-                        p,
-                        format!(
-                            "{} made {k} changes in {} minutes ({mix}); before, at most {peak} in any {} minutes and {rate:.1} on average when active",
-                            event.actor.label(),
-                            cfg.burst_window_minutes,
-                            cfg.burst_window_minutes
-                        ),
-                    )
-                    .scope(format!("actor:{}", e.actor_key));
+                    let mut detail = format!(
+                        "{} made {k} changes in {} minutes ({mix}); before, at most {peak} in any {} minutes and {rate:.1} on average when active",
+                        event.actor.label(),
+                        cfg.burst_window_minutes,
+                        cfg.burst_window_minutes
+                    );
+                    if onboarding > 0 {
+                        detail.push_str(&format!(
+                            "; {onboarding} more for people onboarding (directory) not counted"
+                        ));
+                    }
+                    let mut f = Finding::new("volume_burst", p, detail)
+                        .scope(format!("actor:{}", e.actor_key));
                     if let Some(first) = ev.burst_alerted {
                         // One alert per burst: later events of it are kept, not paged again.
                         notes.push(ContextNote {
@@ -1204,6 +1226,14 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
 
     // --- context: lower what business data explains; never what must not be explained away.
     apply_context(e, ev.ctx, cfg, &mut findings, &mut notes);
+    // An admin grant at an hour its people do not work (the 2 a.m. admin grant) keeps its own
+    // weight once context has had its say: history that holds as high a score (an on-call
+    // weekend's odd app) does not dilute it. A change window can still explain it.
+    if tier == Privilege::Admin {
+        for f in findings.iter_mut().filter(|f| f.code == "off_hours") {
+            f.protected = true;
+        }
+    }
 
     // The tenant's own calibration once mature, else the one pooled over all tenants.
     let calibration = [ScopeKey::tenant(tenant), ScopeKey::tenant(GLOBAL)]
@@ -1375,9 +1405,7 @@ fn apply_context(
     // first standard grants.
     if let Some(start) = e.target.and_then(|p| p.start_date) {
         let days = (event.time.date_naive() - start).num_days();
-        if (-cfg.onboarding_days_before..=cfg.onboarding_days_after).contains(&days)
-            && !event.privilege().is_privileged()
-        {
+        if onboarding_days(days, cfg) && !event.privilege().is_privileged() {
             lower(
                 findings,
                 notes,
@@ -1531,6 +1559,26 @@ const RARITY: &[&str] = &[
 ];
 
 /// "approved in TICKET by APPROVER".
+/// Days from a directory start date that count as onboarding.
+fn onboarding_days(days: i64, cfg: &DetectConfig) -> bool {
+    (-cfg.onboarding_days_before..=cfg.onboarding_days_after).contains(&days)
+}
+
+/// A non-privileged change for someone the directory has starting around its date.
+fn onboarding_change(
+    ctx: &Context,
+    cfg: &DetectConfig,
+    target: &str,
+    time: DateTime<Utc>,
+    privilege: Option<Privilege>,
+) -> bool {
+    !privilege.is_some_and(Privilege::is_privileged)
+        && ctx
+            .person([target])
+            .and_then(|p| p.start_date)
+            .is_some_and(|start| onboarding_days((time.date_naive() - start).num_days(), cfg))
+}
+
 fn approved_in(a: &Approval) -> String {
     match &a.approved_by {
         Some(b) => format!("approved in {} by {b}", a.ticket),

@@ -326,14 +326,28 @@ impl<S: Store> Pipeline<S> {
             tenant_recent: &snapshot.tenant_recent,
         };
         let mut scored = detect::score(&enriched, &evidence, &self.cfg);
-        // The calibration is the distribution of routine scores: a history event that would have
-        // alerted is learned (history is taken as normal) but stays out of it, as it would had
-        // it been streamed, so backfilled and streamed tenants calibrate alike.
-        // A streamed burst's events stay out of it too: they are one change repeated, and the
-        // first of them in the calibration would vouch for the rest (a burst that starts just
-        // under the alert line would teach the calibration to take it).
-        let in_burst = mode == Mode::Score && scored.reason_codes().contains(&"volume_burst");
-        let statistic = (!scored.alert && !in_burst).then_some(scored.statistic);
+        // The calibration is the distribution of benign scores. History is taken as normal, so
+        // a history event joins it whatever it scores when its findings are all of habit (hour,
+        // rarity): the benign tail history shows (an on-call weekend's odd app) is what keeps
+        // the like of it from paging later. One that would have alerted on a rule (a missing
+        // approval, a self-grant, a new actor) stays out, as when streamed: a few unapproved
+        // grants in the history do not make the next one normal. A streamed event that alerted
+        // stays out until it is marked benign.
+        // A burst's events stay out of it: they are one change repeated, and the first of them
+        // in the calibration would vouch for the rest (a burst that starts just under the alert
+        // line would teach the calibration to take it).
+        let in_burst = scored.reason_codes().contains(&"volume_burst");
+        let joins = match mode {
+            Mode::Learn => {
+                !scored.alert
+                    || scored
+                        .reason_codes()
+                        .iter()
+                        .all(|c| detect::HABIT_FINDINGS.contains(c))
+            }
+            Mode::Score => !scored.alert && !in_burst,
+        };
+        let statistic = joins.then_some(scored.statistic);
         let verdict = match mode {
             // History is taken as normal: learned whatever it scores, never alerting.
             Mode::Learn => None,

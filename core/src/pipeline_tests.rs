@@ -396,7 +396,11 @@ fn an_off_hours_session_alerts_once_for_its_hour() {
         Some(("sales-all", "group")),
         "console",
     ));
-    assert!(v.alert, "{v:#?}");
+    assert!(reason(&v, "off_hours").p_value < 1e-2, "{v:#?}");
+    assert!(
+        v.context.iter().all(|c| c.kind != "off_hours_session"),
+        "{v:#?}"
+    );
     // The next night is another session (its hour is judged afresh).
     let v = org.score(night(
         "o4",
@@ -718,6 +722,51 @@ fn onboarding_lowers_a_new_hires_first_grants() {
     ));
     assert!(v.context.iter().any(|c| c.kind == "onboarding"), "{v:#?}");
     assert!(!v.alert, "{v:#?}");
+}
+
+#[test]
+fn changes_for_people_onboarding_do_not_make_a_burst_of_the_others() {
+    // The helpdesk gives one person eight apps in four minutes, then makes a routine change for
+    // someone else in the same minutes.
+    let run = |target: &str| -> Vec<Verdict> {
+        let mut org = Org::new(vec![], vec![]);
+        let t = ny(2026, 3, 4, 11, 0);
+        let mut out: Vec<Verdict> = (0..8)
+            .map(|i| {
+                let app = format!("app{i}");
+                org.score(ev(
+                    &format!("ob{i}"),
+                    t + Duration::seconds(30 * i),
+                    "assign_app",
+                    HELPDESK,
+                    target,
+                    Some((&app, "app")),
+                    "console",
+                ))
+            })
+            .collect();
+        out.push(org.score(ev(
+            "ob-other",
+            t + Duration::minutes(5),
+            "add_to_group",
+            HELPDESK,
+            "sales3@acme.example",
+            Some(("sales-all", "group")),
+            "console",
+        )));
+        out
+    };
+    let burst = |vs: &[Verdict]| {
+        vs.iter()
+            .any(|v| v.reasons.iter().any(|r| r.code == "volume_burst"))
+    };
+    // For a hire starting that week (hira.hire starts 2026-03-02) the apps are the onboarding
+    // wave the directory explains, and the other change is judged on its own: no burst.
+    let wave = run("hira.hire@acme.example");
+    assert!(!burst(&wave) && wave.iter().all(|v| !v.alert), "{wave:#?}");
+    // For someone long in post the same nine changes are a burst.
+    let not_starting = run("jonathan.smith@acme.example");
+    assert!(burst(&not_starting), "{not_starting:#?}");
 }
 
 #[test]
