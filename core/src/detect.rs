@@ -937,12 +937,12 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
         // left once they are set aside.
         {
             let all = burst_window(ev.actor_recent, event, cfg);
-            let onboarding = all.len();
+            let total = all.len();
             let in_window: Vec<&EventSummary> = all
                 .into_iter()
                 .filter(|s| !onboarding_change(ev.ctx, cfg, &s.target, s.time, s.privilege))
                 .collect();
-            let onboarding = onboarding - in_window.len();
+            let onboarding = total - in_window.len();
             let k = in_window.len() + 1;
             let (mean, peak) = actor_b
                 .as_ref()
@@ -1558,7 +1558,6 @@ const RARITY: &[&str] = &[
     "first_in_tenant",
 ];
 
-/// "approved in TICKET by APPROVER".
 /// Days from a directory start date that count as onboarding.
 fn onboarding_days(days: i64, cfg: &DetectConfig) -> bool {
     (-cfg.onboarding_days_before..=cfg.onboarding_days_after).contains(&days)
@@ -1579,6 +1578,7 @@ fn onboarding_change(
             .is_some_and(|start| onboarding_days((time.date_naive() - start).num_days(), cfg))
 }
 
+/// "approved in TICKET by APPROVER".
 fn approved_in(a: &Approval) -> String {
     match &a.approved_by {
         Some(b) => format!("approved in {} by {b}", a.ticket),

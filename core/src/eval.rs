@@ -358,7 +358,7 @@ pub struct TargetCheck {
     pub target: String,
     pub value: String,
     /// The figure the target is judged on (for calibration: decades between the benign share
-    /// and the threshold; for the comparison with products: recall over twice the best of them).
+    /// and the threshold; for the comparison with products: recall less twice the best of them).
     pub measured: f64,
     /// Whether a larger `measured` is better.
     pub higher_is_better: bool,
@@ -474,13 +474,7 @@ pub fn check_targets(r: &Report) -> Vec<TargetCheck> {
                     "{:.3} vs first-seen {:.3}, static rules {:.3}",
                     c.recall, c.first_seen_recall, c.static_rules_recall
                 ),
-                if best > 0.0 {
-                    c.recall / (2.0 * best)
-                } else if c.recall > 0.0 {
-                    f64::INFINITY
-                } else {
-                    0.0
-                },
+                c.recall - 2.0 * best,
                 true,
                 c.recall > 0.0 && c.recall >= 2.0 * best,
             );
