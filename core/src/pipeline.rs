@@ -359,8 +359,12 @@ impl<S: Store> Pipeline<S> {
             }
         };
 
-        // Alerting events stay out of baselines until marked benign.
-        let learn = verdict.as_ref().is_none_or(|v| !v.alert) && detect::learnable(event);
+        // Alerting events stay out of baselines until marked benign, and so do the later
+        // changes of the episode that alerted (a burst, an off-hours session): they are the same
+        // anomaly, and learning them would teach its size (an actor's second burst two days
+        // later would be within "the busiest 10 minutes before").
+        let learn =
+            verdict.as_ref().is_none_or(|v| !v.alert && !v.is_held()) && detect::learnable(event);
         if learn {
             detect::learn(&enriched, &mut working, &self.cfg, statistic);
         }
@@ -394,7 +398,8 @@ impl<S: Store> Pipeline<S> {
     }
 
     /// Records an analyst's feedback in the audit trail. An alerting event marked benign joins
-    /// the baselines now (it was kept out of them so an attacker could not teach the model).
+    /// the baselines now (it was kept out of them so an attacker could not teach the model), as
+    /// does a change of an episode that alerted (a burst's later changes), each marked on its own.
     /// Returns false when the event has no verdict.
     pub fn feedback(
         &mut self,
@@ -406,9 +411,7 @@ impl<S: Store> Pipeline<S> {
         let Some(previous) = self.store.verdict(event_id)? else {
             return Ok(false);
         };
-        let was_excluded = previous.alert
-            && previous.feedback.as_ref().map(|f| f.label)
-                != Some(crate::verdict::Feedback::Benign);
+        let was_excluded = previous.excluded();
         self.store.set_feedback(event_id, feedback, note, now)?;
         if feedback == crate::verdict::Feedback::Benign && was_excluded {
             if let Some(event) = self.store.event(event_id)? {

@@ -112,6 +112,21 @@ pub struct FeedbackRecord {
 }
 
 impl Verdict {
+    /// Part of an episode (a burst, an off-hours session) that already alerted: its context
+    /// names the event that did.
+    pub fn is_held(&self) -> bool {
+        self.context
+            .iter()
+            .any(|c| c.kind == "burst" || c.kind == "off_hours_session")
+    }
+
+    /// Kept out of baselines (and of `rebaseline`): it alerted, or it is part of an episode that
+    /// did, and it has not been marked benign.
+    pub fn excluded(&self) -> bool {
+        (self.alert || self.is_held())
+            && self.feedback.as_ref().map(|f| f.label) != Some(Feedback::Benign)
+    }
+
     pub fn reason_codes(&self) -> Vec<&str> {
         self.reasons.iter().map(|r| r.code.as_str()).collect()
     }

@@ -206,7 +206,13 @@ fn verdict(e: &Event, alert: bool, severity: &str, reason: &str) -> Verdict {
         "reasons": if reason.is_empty() { json!([]) } else {
             json!([{"code": reason, "detail": format!("{reason} because of the numbers"), "p_value": 0.001}])
         },
-        "context": [{"kind": "burst", "detail": "part of the burst already alerted as event e0; 6 changes so far (p = 1.0e-6)", "effect": "lowered"}],
+        // An alert's context as the e-mail shows it (a non-alerting change with this note
+        // would be part of an alerted burst, held out of baselines).
+        "context": if alert {
+            json!([{"kind": "burst", "detail": "part of the burst already alerted as event e0; 6 changes so far (p = 1.0e-6)", "effect": "lowered"}])
+        } else {
+            json!([])
+        },
     }))
     .unwrap()
 }

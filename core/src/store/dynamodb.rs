@@ -1097,7 +1097,7 @@ impl VerdictStore for DynamoDbStore {
                 key(log_pk(&day(v.time)), time_sk(v.time, event_id)),
                 "SET #a = :v",
                 "x",
-                AttributeValue::Bool(v.alert && feedback != Feedback::Benign),
+                AttributeValue::Bool((v.alert || v.is_held()) && feedback != Feedback::Benign),
             )?,
         ];
         if v.alert {
@@ -1421,7 +1421,7 @@ impl Ledger for DynamoDbStore {
         log.insert("b".into(), s(body));
         log.insert(
             "x".into(),
-            AttributeValue::Bool(c.verdict.is_some_and(|v| v.alert)),
+            AttributeValue::Bool(c.verdict.is_some_and(Verdict::excluded)),
         );
         puts.push((format!("the log entry of {}", e.id), log, None));
         let new_day = !lock(&self.known_days).contains(&d);

@@ -150,9 +150,7 @@ impl EventStore for MemoryStore {
             evs.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
             evs.into_iter()
                 .map(|e| {
-                    let excluded = inner.verdicts.get(&e.id).is_some_and(|v| {
-                        v.alert && v.feedback.as_ref().map(|f| f.label) != Some(Feedback::Benign)
-                    });
+                    let excluded = inner.verdicts.get(&e.id).is_some_and(Verdict::excluded);
                     (e.clone(), excluded)
                 })
                 .collect()

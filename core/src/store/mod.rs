@@ -452,6 +452,50 @@ pub mod conformance {
             .scan_events(since, &mut |e, excluded| seen.push((e.id, excluded)))
             .unwrap();
         assert_eq!(seen[0], ("e1".to_owned(), false));
+
+        // A change of an episode that alerted (its context names the event that did) stays out
+        // of baselines until it is marked benign itself.
+        let e3 = event(
+            "e3",
+            "ann@acme.example",
+            "dee@acme.example",
+            "2024-05-01T12:00:00Z",
+        );
+        let mut v3 = verdict_for(&e3, false);
+        v3.context.push(crate::verdict::ContextNote {
+            kind: "burst".into(),
+            detail: "part of the burst already alerted as event e1".into(),
+            effect: "lowered".into(),
+        });
+        store
+            .commit(&Commit {
+                event: &e3,
+                verdict: Some(&v3),
+                baselines: vec![],
+                ingested_at: now,
+                actor_recent: &[],
+                target_recent: &[],
+                tenant_recent: &[],
+            })
+            .unwrap();
+        let held = || {
+            let mut out = Vec::new();
+            store
+                .scan_events(since, &mut |e, excluded| {
+                    if e.id == "e3" {
+                        out.push(excluded)
+                    }
+                })
+                .unwrap();
+            out
+        };
+        assert_eq!(held(), [true]);
+        assert!(
+            store
+                .set_feedback("e3", Feedback::Benign, None, now)
+                .unwrap()
+        );
+        assert_eq!(held(), [false]);
         let fb = store.verdict("e1").unwrap().unwrap().feedback.unwrap();
         assert_eq!(
             (fb.label, fb.note.as_deref()),

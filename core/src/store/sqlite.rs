@@ -32,8 +32,8 @@ CREATE TABLE IF NOT EXISTS events (
     action TEXT NOT NULL,
     body TEXT NOT NULL,
     ingested_ms INTEGER NOT NULL,
-    -- What the event's verdict alerted for (bit 1: a volume burst, bit 2: its hour); named when
-    -- it held the first alone.
+    -- What the event's verdict alerted for (bit 1: a volume burst, bit 2: its hour; bit 4: it is
+    -- part of an episode that alerted, kept out of baselines); named when it held the first alone.
     burst_alert INTEGER NOT NULL DEFAULT 0
 );
 DROP INDEX IF EXISTS events_by_actor;
@@ -90,11 +90,14 @@ pub struct SqliteStore {
 /// The `burst_alert` column's bits.
 const ALERT_BURST: i64 = 1;
 const ALERT_OFF_HOURS: i64 = 2;
+/// Part of an episode that alerted (kept out of baselines until marked benign).
+const HELD: i64 = 4;
 
 fn alert_flags(v: Option<&Verdict>) -> i64 {
     let bit = |on: bool, b: i64| if on { b } else { 0 };
     bit(v.is_some_and(is_burst_alert), ALERT_BURST)
         | bit(v.is_some_and(is_off_hours_alert), ALERT_OFF_HOURS)
+        | bit(v.is_some_and(Verdict::is_held), HELD)
 }
 
 fn read_alert_flags(s: &mut EventSummary, flags: i64) {
@@ -288,11 +291,12 @@ impl EventStore for SqliteStore {
         f: &mut dyn FnMut(Event, bool),
     ) -> Result<u64, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT e.body, COALESCE(v.alert, 0) AND COALESCE(v.feedback, '') <> 'benign' \
+        let mut stmt = conn.prepare(&format!(
+            "SELECT e.body, (COALESCE(v.alert, 0) OR (e.burst_alert & {HELD}) <> 0) \
+                 AND COALESCE(v.feedback, '') <> 'benign' \
              FROM events e LEFT JOIN verdicts v ON v.event_id = e.id \
-             WHERE e.time_ms >= ?1 ORDER BY e.time_ms, e.id",
-        )?;
+             WHERE e.time_ms >= ?1 ORDER BY e.time_ms, e.id"
+        ))?;
         let mut rows = stmt.query([ms(since)])?;
         let mut n = 0;
         while let Some(row) = rows.next()? {
