@@ -360,17 +360,21 @@ pub mod conformance {
                 .n,
             1
         );
-        store
-            .commit(&Commit {
-                event: &e2,
-                verdict: Some(&verdict_for(&e2, false)),
-                baselines: vec![],
-                ingested_at: now,
-                actor_recent: &[],
-                target_recent: &[],
-                tenant_recent: &[],
-            })
-            .unwrap();
+        // An event and its verdict, nothing else.
+        let commit_plain = |e: &Event, v: &Verdict| {
+            store
+                .commit(&Commit {
+                    event: e,
+                    verdict: Some(v),
+                    baselines: vec![],
+                    ingested_at: now,
+                    actor_recent: &[],
+                    target_recent: &[],
+                    tenant_recent: &[],
+                })
+                .unwrap()
+        };
+        commit_plain(&e2, &verdict_for(&e2, false));
 
         // One read gives existence, baselines and both principals' recent events.
         let scopes = [key.clone(), ScopeKey::tenant("nobody")];
@@ -467,17 +471,7 @@ pub mod conformance {
             detail: "part of the burst already alerted as event e1".into(),
             effect: "lowered".into(),
         });
-        store
-            .commit(&Commit {
-                event: &e3,
-                verdict: Some(&v3),
-                baselines: vec![],
-                ingested_at: now,
-                actor_recent: &[],
-                target_recent: &[],
-                tenant_recent: &[],
-            })
-            .unwrap();
+        commit_plain(&e3, &v3);
         let held = || {
             let mut out = Vec::new();
             store
