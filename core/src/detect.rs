@@ -938,10 +938,15 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
         {
             let all = burst_window(ev.actor_recent, event, cfg);
             let total = all.len();
-            let in_window: Vec<&EventSummary> = all
-                .into_iter()
-                .filter(|s| !onboarding_change(ev.ctx, cfg, &s.target, s.time, s.privilege))
-                .collect();
+            // Setting changes aside only shrinks the count: below the minimum either way, the
+            // directory need not be read (most events, on the hot path).
+            let in_window: Vec<&EventSummary> = if total + 1 < cfg.burst_min_events {
+                all
+            } else {
+                all.into_iter()
+                    .filter(|s| !onboarding_change(ev.ctx, cfg, &s.target, s.time, s.privilege))
+                    .collect()
+            };
             let onboarding = total - in_window.len();
             let k = in_window.len() + 1;
             let (mean, peak) = actor_b

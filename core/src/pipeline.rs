@@ -336,14 +336,11 @@ impl<S: Store> Pipeline<S> {
         // A burst's events stay out of it: they are one change repeated, and the first of them
         // in the calibration would vouch for the rest (a burst that starts just under the alert
         // line would teach the calibration to take it).
-        let in_burst = scored.reason_codes().contains(&"volume_burst");
+        let codes = scored.reason_codes();
+        let in_burst = codes.contains(&"volume_burst");
         let joins = match mode {
             Mode::Learn => {
-                !scored.alert
-                    || scored
-                        .reason_codes()
-                        .iter()
-                        .all(|c| detect::HABIT_FINDINGS.contains(c))
+                !scored.alert || codes.iter().all(|c| detect::HABIT_FINDINGS.contains(c))
             }
             Mode::Score => !scored.alert && !in_burst,
         };
