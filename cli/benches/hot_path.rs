@@ -15,6 +15,10 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use provguard::bench::{self, Record, WarmState, Workload};
 use provguard_core::store::{MemoryStore, SqliteStore, Store};
 
+/// The allocator of the binaries, so the figures are theirs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()

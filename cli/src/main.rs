@@ -21,6 +21,11 @@ mod table;
 
 use provguard::{bench, simulate};
 
+/// The pipeline (and VRL's compiler, on a cold start) allocates many small values: mimalloc
+/// serves them faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "provguard", version, about = "Catch anomalous identity provisioning", long_about = None)]
 struct Cli {
@@ -505,6 +510,20 @@ fn feed<S: provguard_core::store::Store>(
         pb.set_message(name.clone());
         let pieces = split_input(bytes);
         pb.inc_length(pieces.len() as u64);
+        // The programs this input needs, compiled side by side before its first record.
+        let mut sources: Vec<String> = Vec::new();
+        for r in pieces.iter().flatten() {
+            let name = match &input.source {
+                Some(s) => Some(s.clone()),
+                None => provguard_core::normalize::detect_source(&r.value),
+            };
+            if let Some(n) = name {
+                if !sources.contains(&n) {
+                    sources.push(n);
+                }
+            }
+        }
+        pipeline.prepare_sources(sources.iter().map(String::as_str));
         for piece in pieces {
             if in_batch == BATCH_RECORDS {
                 pipeline.end_batch()?;
@@ -647,7 +666,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 FeedbackLabel::Benign => provguard_core::verdict::Feedback::Benign,
                 FeedbackLabel::Malicious => provguard_core::verdict::Feedback::Malicious,
             };
-            let found = on_store!(&state, |store| {
+            let released = on_store!(&state, |store| {
                 Pipeline::new(store, normalizer, cfg.detect)?.feedback(
                     &event_id,
                     fb,
@@ -655,11 +674,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     Utc::now(),
                 )?
             });
-            if !found {
+            let Some(released) = released else {
                 bail!("no verdict for event {event_id} in {}", state.describe());
-            }
+            };
             let mut stderr = std::io::stderr().lock();
             writeln!(stderr, "recorded: {event_id} is {}", fb.as_str())?;
+            if released > 0 {
+                writeln!(
+                    stderr,
+                    "released with it: {released} later change{} of the episode it alerted for, now in the baselines",
+                    if released == 1 { "" } else { "s" }
+                )?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve {

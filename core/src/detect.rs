@@ -537,6 +537,8 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
     let ent_label = event.entitlement.as_ref().map(|x| x.label().to_owned());
     let mut findings: Vec<Finding> = Vec::new();
     let mut notes: Vec<ContextNote> = Vec::new();
+    // The alert whose episode (a burst, an off-hours session) this change belongs to.
+    let mut held_by: Option<String> = None;
     let get = |k: &ScopeKey| ev.baselines.get(k).map(|b| at(b, t, cfg));
 
     let service_side_effect = event.channel == "service";
@@ -844,6 +846,7 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                             if let Some(f) = findings.last_mut() {
                                 f.p = 1.0;
                             }
+                            held_by = Some(first.to_owned());
                         }
                     }
                 }
@@ -993,6 +996,7 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                             effect: "lowered".into(),
                         });
                         f.p = 1.0;
+                        held_by = Some(first.to_owned());
                     }
                     findings.push(f);
                 }
@@ -1059,6 +1063,7 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                             effect: "lowered".into(),
                         });
                         f.p = 1.0;
+                        held_by.get_or_insert_with(|| first.id.clone());
                     }
                     findings.push(f);
                 }
@@ -1246,7 +1251,9 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
         .filter_map(|k| ev.baselines.get(k))
         .map(|b| &b.calibration)
         .find(|c| c.n >= cfg.min_calibration);
-    combine(e, findings, notes, cfg, calibration)
+    let mut verdict = combine(e, findings, notes, cfg, calibration);
+    verdict.held_by = held_by;
+    verdict
 }
 
 /// A privileged grant with no approval on file. Where the tenant's workflow is established
@@ -1769,6 +1776,7 @@ fn combine(
         context: notes,
         history: Vec::new(),
         feedback: None,
+        held_by: None,
         statistic: round_sig(stat),
     }
 }

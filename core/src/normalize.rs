@@ -189,6 +189,53 @@ impl Normalizer {
         })
     }
 
+    /// Compiles the named bundled programs not compiled yet, on as many threads as there are
+    /// cores (a file that mixes sources would otherwise compile them one after another as
+    /// records of each turn up). Names without a program, and programs that fail, are left for
+    /// `normalize` to report.
+    pub fn prepare<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+        let mut waiting: Vec<(String, &'static str)> = Vec::new();
+        for name in names {
+            if let Some(Slot::Bundled(src)) = self.programs.get(name) {
+                if !waiting.iter().any(|(n, _)| n == name) {
+                    waiting.push((name.to_owned(), src));
+                }
+            }
+        }
+        if waiting.len() < 2 {
+            return;
+        }
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(waiting.len());
+        let per_thread = waiting.len().div_ceil(threads);
+        let compiled: Vec<(String, Compiled)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = waiting
+                .chunks(per_thread)
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        let fns = functions();
+                        chunk
+                            .iter()
+                            .filter_map(|(name, src)| {
+                                Compiled::new(name, src, &fns)
+                                    .ok()
+                                    .map(|c| (name.clone(), c))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for (name, c) in compiled {
+            self.programs.insert(name, Slot::Ready(Box::new(c)));
+        }
+    }
+
     pub fn has_source(&self, name: &str) -> bool {
         self.programs.contains_key(name)
     }
@@ -527,6 +574,31 @@ pub fn split_value(v: Json, envelope: Option<&str>, out: &mut Vec<Result<RawReco
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn prepare_compiles_the_named_programs_side_by_side_and_they_normalize_as_compiled_lazily() {
+        let mut prepared = Normalizer::new(&[], PrivilegeTable::default()).unwrap();
+        let mut lazy = prepared.clone();
+        prepared.prepare(["okta", "scim", "okta", "no-such-source"]);
+        let ready =
+            |n: &Normalizer, name: &str| matches!(n.programs.get(name), Some(Slot::Ready(_)));
+        assert!(ready(&prepared, "okta") && ready(&prepared, "scim"));
+        assert!(!ready(&prepared, "cloudtrail") && !ready(&lazy, "okta"));
+        let now: DateTime<Utc> = "2024-05-01T12:00:00Z".parse().unwrap();
+        for sample in [
+            include_str!("../../samples/okta/grant_super_admin.json"),
+            include_str!("../../samples/scim/bulk_provision.json"),
+        ] {
+            let (recs, bad) = records(sample);
+            assert!(bad.is_empty());
+            for r in &recs {
+                let a = prepared.normalize(r, None, now);
+                assert!(matches!(a, Normalized::Events(_)), "{a:?}");
+                let b = lazy.normalize(r, None, now);
+                assert_eq!(format!("{a:?}"), format!("{b:?}"));
+            }
+        }
+    }
 
     fn records(input: &str) -> (Vec<RawRecord>, Vec<BadInput>) {
         let mut ok = Vec::new();

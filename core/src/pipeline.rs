@@ -131,6 +131,11 @@ impl<S: Store> Pipeline<S> {
         &self.normalizer
     }
 
+    /// Compiles the programs of these sources ahead of their records ([`Normalizer::prepare`]).
+    pub fn prepare_sources<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+        self.normalizer.prepare(names);
+    }
+
     /// Reloads the context (after an import) and forgets cached baselines (after a rebaseline).
     pub fn refresh(&mut self) -> Result<(), StoreError> {
         self.ctx = self.store.context()?;
@@ -395,38 +400,62 @@ impl<S: Store> Pipeline<S> {
     }
 
     /// Records an analyst's feedback in the audit trail. An alerting event marked benign joins
-    /// the baselines now (it was kept out of them so an attacker could not teach the model), as
-    /// does a change of an episode that alerted (a burst's later changes), each marked on its own.
-    /// Returns false when the event has no verdict.
+    /// the baselines now (it was kept out of them so an attacker could not teach the model), and
+    /// so do the changes its alert held (a burst's or an off-hours session's later changes) that
+    /// have no feedback of their own: each is marked benign in the trail with a note naming the
+    /// alert. A held change can also be marked on its own. Returns `None` when the event has no
+    /// verdict, else how many held changes were released with it.
     pub fn feedback(
         &mut self,
         event_id: &str,
         feedback: crate::verdict::Feedback,
         note: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<usize>, StoreError> {
         let Some(previous) = self.store.verdict(event_id)? else {
-            return Ok(false);
+            return Ok(None);
         };
-        let was_excluded = previous.excluded();
         self.store.set_feedback(event_id, feedback, note, now)?;
-        if feedback == crate::verdict::Feedback::Benign && was_excluded {
-            if let Some(event) = self.store.event(event_id)? {
-                let enriched = detect::enrich(&event, &self.ctx, &self.cfg);
-                let keys: Vec<ScopeKey> = detect::scopes(&enriched)
-                    .into_iter()
-                    .map(|(k, _)| k)
-                    .collect();
-                let mut working = self.store.baselines(&keys)?;
-                detect::learn(&enriched, &mut working, &self.cfg, Some(previous.statistic));
-                let items: Vec<(&ScopeKey, &Baseline)> = working.iter().collect();
-                self.store.put_baselines(&items)?;
-                for (k, b) in working {
-                    self.cache.insert(k, b);
+        if feedback != crate::verdict::Feedback::Benign || !previous.excluded() {
+            return Ok(Some(0));
+        }
+        self.learn_released(event_id, previous.statistic)?;
+        let mut released = 0;
+        if previous.alert {
+            let why = format!("released with {event_id}, marked benign");
+            for id in self.store.held_by(event_id)? {
+                let Some(held) = self.store.verdict(&id)? else {
+                    continue;
+                };
+                if held.feedback.is_some() || !held.excluded() {
+                    continue;
                 }
+                self.store.set_feedback(&id, feedback, Some(&why), now)?;
+                self.learn_released(&id, held.statistic)?;
+                released += 1;
             }
         }
-        Ok(true)
+        Ok(Some(released))
+    }
+
+    /// Learns a stored event that had been kept out of the baselines.
+    fn learn_released(&mut self, event_id: &str, statistic: f64) -> Result<(), StoreError> {
+        let Some(event) = self.store.event(event_id)? else {
+            return Ok(());
+        };
+        let enriched = detect::enrich(&event, &self.ctx, &self.cfg);
+        let keys: Vec<ScopeKey> = detect::scopes(&enriched)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let mut working = self.store.baselines(&keys)?;
+        detect::learn(&enriched, &mut working, &self.cfg, Some(statistic));
+        let items: Vec<(&ScopeKey, &Baseline)> = working.iter().collect();
+        self.store.put_baselines(&items)?;
+        for (k, b) in working {
+            self.cache.insert(k, b);
+        }
+        Ok(())
     }
 
     /// The first event of the actor's burst under way that already alerted for it.

@@ -83,6 +83,10 @@ pub struct Verdict {
     /// An analyst's feedback on this verdict, once given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<FeedbackRecord>,
+    /// The alerting event whose episode (a burst, an off-hours session) this change belongs to:
+    /// it is held out of baselines with that alert, and released with it when it is marked benign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
 }
 
 /// Analyst feedback on a verdict.
@@ -115,9 +119,11 @@ impl Verdict {
     /// Part of an episode (a burst, an off-hours session) that already alerted: its context
     /// names the event that did.
     pub fn is_held(&self) -> bool {
-        self.context
-            .iter()
-            .any(|c| c.kind == "burst" || c.kind == "off_hours_session")
+        self.held_by.is_some()
+            || self
+                .context
+                .iter()
+                .any(|c| c.kind == "burst" || c.kind == "off_hours_session")
     }
 
     /// Kept out of baselines (and of `rebaseline`): it alerted, or it is part of an episode that

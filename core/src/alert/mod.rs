@@ -543,6 +543,7 @@ mod tests {
                 off_hours_alert: false,
             }],
             feedback: None,
+            held_by: None,
             ..serde_json::from_value(serde_json::json!({
                 "event_id": "", "source": "", "tenant": "", "time": "2026-01-01T00:00:00Z",
                 "action": "other", "actor": "", "target": "", "entitlement": null,

@@ -1129,6 +1129,14 @@ impl VerdictStore for DynamoDbStore {
             .map_err(sdk("TransactWriteItems"))?;
         Ok(true)
     }
+
+    fn held_by(&self, lead: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .query_all(&event_pk(lead), &Sk::BeginsWith("HELD#".into()), false)?
+            .iter()
+            .filter_map(|item| get_s(item, "id").map(str::to_owned))
+            .collect())
+    }
 }
 
 impl BaselineStore for DynamoDbStore {
@@ -1435,6 +1443,12 @@ impl Ledger for DynamoDbStore {
             item.insert("alert".into(), AttributeValue::Bool(v.alert));
             item.insert("b".into(), s(vb.clone()));
             puts.push((format!("the verdict of {}", e.id), item, None));
+            if let Some(lead) = &v.held_by {
+                // Listed under the alert that held it, so feedback on that alert finds it.
+                let mut link = key(event_pk(lead), format!("HELD#{}", time_sk(v.time, &e.id)));
+                link.insert("id".into(), s(e.id.clone()));
+                puts.push((format!("the hold of {} by {lead}", e.id), link, None));
+            }
             if v.alert {
                 let mut item = key(alerts_pk(v.time), time_sk(v.time, &e.id));
                 item.insert("b".into(), s(vb));

@@ -26,6 +26,8 @@ struct Inner {
     /// (time, id) of the events per tenant, in order, for the tenant's activity.
     by_tenant: HashMap<String, Index>,
     verdicts: HashMap<String, Verdict>,
+    /// The changes each alert held (its episode's later changes), in commit order.
+    held: HashMap<String, Vec<String>>,
     baselines: HashMap<ScopeKey, Baseline>,
     people: Vec<Person>,
     approvals: Vec<Approval>,
@@ -199,6 +201,10 @@ impl VerdictStore for MemoryStore {
             None => false,
         })
     }
+
+    fn held_by(&self, lead: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock().held.get(lead).cloned().unwrap_or_default())
+    }
 }
 
 impl BaselineStore for MemoryStore {
@@ -364,6 +370,12 @@ impl Ledger for MemoryStore {
         );
         index_insert(i.by_tenant.entry(tenant).or_default(), t, id);
         if let Some(v) = c.verdict {
+            if let Some(lead) = &v.held_by {
+                i.held
+                    .entry(lead.clone())
+                    .or_default()
+                    .push(v.event_id.clone());
+            }
             i.verdicts.insert(v.event_id.clone(), v.clone());
         }
         for (k, b) in &c.baselines {

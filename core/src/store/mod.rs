@@ -174,6 +174,9 @@ pub trait VerdictStore {
         note: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// The events whose verdicts `lead`'s alert held (`Verdict::held_by`): the later changes of
+    /// the burst or off-hours session it alerted for (in no particular order).
+    fn held_by(&self, lead: &str) -> Result<Vec<String>, StoreError>;
 }
 
 /// Learned baselines, by scope.
@@ -314,6 +317,7 @@ pub mod conformance {
             context: vec![],
             history: vec![],
             feedback: None,
+            held_by: None,
             statistic: 0.0,
         }
     }
@@ -471,7 +475,15 @@ pub mod conformance {
             detail: "part of the burst already alerted as event e1".into(),
             effect: "lowered".into(),
         });
+        v3.held_by = Some("e1".into());
         commit_plain(&e3, &v3);
+        // Listed under the alert that held it, so feedback on that alert can release it.
+        assert_eq!(store.held_by("e1").unwrap(), ["e3"]);
+        assert!(store.held_by("e3").unwrap().is_empty());
+        assert_eq!(
+            store.verdict("e3").unwrap().unwrap().held_by.as_deref(),
+            Some("e1")
+        );
         let held = || {
             let mut out = Vec::new();
             store

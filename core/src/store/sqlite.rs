@@ -34,7 +34,10 @@ CREATE TABLE IF NOT EXISTS events (
     ingested_ms INTEGER NOT NULL,
     -- What the event's verdict alerted for (bit 1: a volume burst, bit 2: its hour; bit 4: it is
     -- part of an episode that alerted, kept out of baselines); named when it held the first alone.
-    burst_alert INTEGER NOT NULL DEFAULT 0
+    burst_alert INTEGER NOT NULL DEFAULT 0,
+    -- The event's summary (JSON), what the recent lists read: a few labels, not the whole event.
+    -- NULL in rows written before the column was added (their body is read instead).
+    summary TEXT
 );
 DROP INDEX IF EXISTS events_by_actor;
 DROP INDEX IF EXISTS events_by_target;
@@ -53,6 +56,9 @@ CREATE TABLE IF NOT EXISTS verdicts (
     feedback_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS verdicts_alerts ON verdicts (alert, time_ms);
+-- The changes an alert held (its burst's or off-hours session's later ones): `Verdict::held_by`.
+CREATE TABLE IF NOT EXISTS held (follower TEXT PRIMARY KEY REFERENCES events (id), lead TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS held_by_lead ON held (lead);
 CREATE TABLE IF NOT EXISTS baselines (scope TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS people (email TEXT PRIMARY KEY COLLATE NOCASE, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS approvals (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
@@ -140,6 +146,14 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
+        let has_summary: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('events') WHERE name = 'summary'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_summary {
+            conn.execute_batch("ALTER TABLE events ADD COLUMN summary TEXT")?;
+        }
         let found: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
                 r.get(0)
@@ -186,7 +200,8 @@ impl SqliteStore {
     ) -> Result<Vec<EventSummary>, StoreError> {
         let conn = self.conn();
         let sql = format!(
-            "SELECT body, burst_alert, time_ms FROM events WHERE tenant = ?1 AND {column} = ?2 AND time_ms BETWEEN ?3 AND ?4 \
+            "SELECT COALESCE(summary, body), burst_alert, time_ms, summary IS NOT NULL FROM events \
+             WHERE tenant = ?1 AND {column} = ?2 AND time_ms BETWEEN ?3 AND ?4 \
              ORDER BY time_ms DESC, id DESC LIMIT ?5"
         );
         let mut stmt = conn.prepare_cached(&sql)?;
@@ -199,9 +214,12 @@ impl SqliteStore {
                     break;
                 }
             }
-            let body: String = row.get(0)?;
-            let e: Event = serde_json::from_str(&body)?;
-            let mut s = EventSummary::from(&e);
+            let text: String = row.get(0)?;
+            let mut s = if row.get(3)? {
+                serde_json::from_str::<EventSummary>(&text)?
+            } else {
+                EventSummary::from(&serde_json::from_str::<Event>(&text)?)
+            };
             read_alert_flags(&mut s, row.get(1)?);
             out.push(s);
         }
@@ -369,6 +387,16 @@ impl VerdictStore for SqliteStore {
         }
         tx.commit()?;
         Ok(n > 0)
+    }
+
+    fn held_by(&self, lead: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT follower FROM held WHERE lead = ?1 ORDER BY rowid")?;
+        let ids = stmt
+            .query_map([lead], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(ids)
     }
 }
 
@@ -571,8 +599,8 @@ impl Ledger for SqliteStore {
         let tx = conn.savepoint()?;
         let inserted = {
             let mut stmt = tx.prepare_cached(
-                "INSERT OR IGNORE INTO events (id, tenant, time_ms, actor_key, target_key, action, body, ingested_ms, burst_alert) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT OR IGNORE INTO events (id, tenant, time_ms, actor_key, target_key, action, body, ingested_ms, burst_alert, summary) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
             stmt.execute(params![
                 c.event.id,
@@ -584,6 +612,7 @@ impl Ledger for SqliteStore {
                 serde_json::to_string(c.event)?,
                 ms(c.ingested_at),
                 alert_flags(c.verdict),
+                serde_json::to_string(&EventSummary::from(c.event))?,
             ])?
         };
         if inserted == 0 {
@@ -603,6 +632,10 @@ impl Ledger for SqliteStore {
                 v.score,
                 body,
             ])?;
+            if let Some(lead) = &v.held_by {
+                tx.prepare_cached("INSERT INTO held (follower, lead) VALUES (?1, ?2)")?
+                    .execute(params![v.event_id, lead])?;
+            }
             append_audit(
                 &tx,
                 AuditKind::Verdict,
@@ -820,6 +853,60 @@ mod tests {
         }
         let s = SqliteStore::open(&path).unwrap();
         assert!(s.has_event("x1").unwrap());
+    }
+
+    #[test]
+    fn a_state_file_from_before_event_summaries_is_read_from_the_bodies() {
+        let e = conformance::event("x1", "a@x.io", "b@x.io", "2024-01-01T00:00:00Z");
+        let v = conformance::verdict_for(&e, true);
+        let recent = |s: &SqliteStore| {
+            s.recent_by_actor(&e.tenant, &e.actor_key(), e.time, e.time, 10)
+                .unwrap()
+        };
+        let current = SqliteStore::open_in_memory().unwrap();
+        current
+            .commit(&Commit {
+                event: &e,
+                verdict: Some(&v),
+                baselines: vec![],
+                ingested_at: Utc::now(),
+                actor_recent: &[],
+                target_recent: &[],
+                tenant_recent: &[],
+            })
+            .unwrap();
+        let expected = recent(&current);
+        assert_eq!(expected.len(), 1);
+        assert!(expected[0].burst_alert, "{expected:?}");
+
+        // A file an earlier version wrote: its events table has no summary column.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE events (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, time_ms INTEGER NOT NULL, \
+                 actor_key TEXT NOT NULL, target_key TEXT NOT NULL, action TEXT NOT NULL, body TEXT NOT NULL, \
+                 ingested_ms INTEGER NOT NULL, burst_alert INTEGER NOT NULL DEFAULT 0)",
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)",
+                params![
+                    e.id,
+                    e.tenant,
+                    ms(e.time),
+                    e.actor_key(),
+                    e.target_key(),
+                    e.action.as_str(),
+                    serde_json::to_string(&e).unwrap(),
+                    alert_flags(Some(&v)),
+                ],
+            )
+            .unwrap();
+        }
+        let old = SqliteStore::open(&path).unwrap();
+        assert_eq!(recent(&old), expected);
     }
 
     #[test]
