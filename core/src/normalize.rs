@@ -294,7 +294,7 @@ impl Normalizer {
             metadata.insert("envelope_source".into(), VrlValue::from(src.as_str()));
         }
         let mut target = TargetValue {
-            value: VrlValue::from(record.value.clone()),
+            value: vrl_value(&record.value),
             metadata: VrlValue::Object(metadata),
             secrets: Secrets::default(),
         };
@@ -359,6 +359,28 @@ impl Normalizer {
             events.push(event);
         }
         Ok(events)
+    }
+}
+
+/// The record as VRL's value, converted as VRL's own `From<serde_json::Value>` does (integers
+/// that fit in an `i64`, floats, larger numbers as their text) but from a reference: no copy of
+/// the whole record first.
+fn vrl_value(v: &Json) -> VrlValue {
+    match v {
+        Json::Null => VrlValue::Null,
+        Json::Bool(b) => VrlValue::Boolean(*b),
+        Json::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => VrlValue::Integer(i),
+            (None, Some(f)) if n.is_f64() => VrlValue::from_f64_or_zero(f),
+            _ => VrlValue::from(n.to_string()),
+        },
+        Json::String(s) => VrlValue::from(s.as_str()),
+        Json::Array(items) => VrlValue::Array(items.iter().map(vrl_value).collect()),
+        Json::Object(map) => VrlValue::Object(
+            map.iter()
+                .map(|(k, v)| (k.as_str().into(), vrl_value(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -574,6 +596,15 @@ pub fn split_value(v: Json, envelope: Option<&str>, out: &mut Vec<Result<RawReco
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn records_convert_to_vrl_values_as_vrl_converts_them() {
+        let v = json!({
+            "s": "text", "i": -3, "big": 18446744073709551615u64, "f": 1.5, "b": true, "n": null,
+            "a": [1, "two", {"x": [] }], "o": {"nested": {"k": 0.0}}
+        });
+        assert_eq!(vrl_value(&v), VrlValue::from(v.clone()));
+    }
 
     #[test]
     fn prepare_compiles_the_named_programs_side_by_side_and_they_normalize_as_compiled_lazily() {

@@ -44,6 +44,9 @@ DROP INDEX IF EXISTS events_by_target;
 CREATE INDEX IF NOT EXISTS events_by_actor_time ON events (tenant, actor_key, time_ms, id);
 CREATE INDEX IF NOT EXISTS events_by_target_time ON events (tenant, target_key, time_ms, id);
 CREATE INDEX IF NOT EXISTS events_by_time ON events (time_ms);
+-- The tenant's recent activity (tenant-level bursts), read newest first for every event: without it
+-- the read walked the tenant's whole history.
+CREATE INDEX IF NOT EXISTS events_by_tenant_time ON events (tenant, time_ms, id);
 CREATE TABLE IF NOT EXISTS verdicts (
     event_id TEXT PRIMARY KEY REFERENCES events (id),
     time_ms INTEGER NOT NULL,
@@ -105,6 +108,19 @@ fn alert_flags(v: Option<&Verdict>) -> i64 {
         | bit(v.is_some_and(is_off_hours_alert), ALERT_OFF_HOURS)
         | bit(v.is_some_and(Verdict::is_held), HELD)
 }
+
+/// A principal's recent events (`column`: `actor_key` or `target_key`), newest first.
+fn recent_sql(column: &str) -> String {
+    format!(
+        "SELECT COALESCE(summary, body), burst_alert, time_ms, summary IS NOT NULL FROM events \
+         WHERE tenant = ?1 AND {column} = ?2 AND time_ms BETWEEN ?3 AND ?4 \
+         ORDER BY time_ms DESC, id DESC LIMIT ?5"
+    )
+}
+
+/// The tenant's recent activity, newest first, from the indexed columns alone.
+const TENANT_ACTIVITY_SQL: &str = "SELECT id, time_ms, action, actor_key, target_key, burst_alert FROM events \
+     WHERE time_ms BETWEEN ?2 AND ?3 AND tenant = ?1 ORDER BY time_ms DESC, id DESC LIMIT ?4";
 
 fn read_alert_flags(s: &mut EventSummary, flags: i64) {
     s.burst_alert = flags & ALERT_BURST != 0;
@@ -199,12 +215,7 @@ impl SqliteStore {
         window: Option<(DateTime<Utc>, usize)>,
     ) -> Result<Vec<EventSummary>, StoreError> {
         let conn = self.conn();
-        let sql = format!(
-            "SELECT COALESCE(summary, body), burst_alert, time_ms, summary IS NOT NULL FROM events \
-             WHERE tenant = ?1 AND {column} = ?2 AND time_ms BETWEEN ?3 AND ?4 \
-             ORDER BY time_ms DESC, id DESC LIMIT ?5"
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut stmt = conn.prepare_cached(&recent_sql(column))?;
         let mut rows = stmt.query(params![tenant, key, ms(since), ms(until), limit as i64])?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
@@ -235,10 +246,7 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<EventSummary>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, time_ms, action, actor_key, target_key, burst_alert FROM events \
-             WHERE time_ms BETWEEN ?2 AND ?3 AND tenant = ?1 ORDER BY time_ms DESC, id DESC LIMIT ?4",
-        )?;
+        let mut stmt = conn.prepare_cached(TENANT_ACTIVITY_SQL)?;
         let mut rows = stmt.query(params![tenant, ms(since), ms(until), limit as i64])?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
@@ -853,6 +861,37 @@ mod tests {
         }
         let s = SqliteStore::open(&path).unwrap();
         assert!(s.has_event("x1").unwrap());
+    }
+
+    #[test]
+    fn the_reads_of_every_event_walk_an_index_in_order_whatever_the_history() {
+        // Each event reads its actor's, its target's and its tenant's recent events: each read
+        // must seek into an index on (tenant, key, time) and stop at its limit, never walk a
+        // tenant's whole history or sort it.
+        let s = SqliteStore::open_in_memory().unwrap();
+        let conn = s.conn();
+        for (sql, index) in [
+            (recent_sql("actor_key"), "events_by_actor_time"),
+            (recent_sql("target_key"), "events_by_target_time"),
+            (TENANT_ACTIVITY_SQL.to_owned(), "events_by_tenant_time"),
+        ] {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let values: Vec<rusqlite::types::Value> = (0..stmt.parameter_count())
+                .map(|i| rusqlite::types::Value::Integer(i as i64))
+                .collect();
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(values), |r| r.get(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let plan = plan.join("; ");
+            assert!(
+                plan.contains(&format!("SEARCH events USING INDEX {index} (tenant=?"))
+                    && plan.contains("time_ms>? AND time_ms<?")
+                    && !plan.contains("TEMP B-TREE"),
+                "{sql}: {plan}"
+            );
+        }
     }
 
     #[test]
