@@ -850,7 +850,7 @@ fn serve_under_load_answers_everything_and_stores_each_event_once() {
                 let jobs = &jobs;
                 s.spawn(move || {
                     let mut out = Vec::new();
-                    for i in jobs.iter().skip(c).step_by(CLIENTS) {
+                    for (n, i) in jobs.iter().enumerate().skip(c).step_by(CLIENTS) {
                         let payload = format!(
                             r#"{{"event_id":"load-{i}","at":"2026-05-04T10:{:02}:{:02}Z","by":"helpdesk{}@acme.example","user":"user{i}@acme.example","group":"team-{}"}}"#,
                             i / 60 % 60,
@@ -858,7 +858,11 @@ fn serve_under_load_answers_everything_and_stores_each_event_once() {
                             i % 4,
                             i % 7
                         );
-                        let ts = chrono::Utc::now().timestamp().to_string();
+                        // A re-delivery is signed anew, as a sender's retry is: a second
+                        // ahead, so never with its first delivery's timestamp (the same
+                        // signature would be refused as a replay).
+                        let resent = i64::from(n >= UNIQUE);
+                        let ts = (chrono::Utc::now().timestamp() + resent).to_string();
                         let sig = provguard_core::webhook::sign("hr-key", &ts, payload.as_bytes());
                         let (status, body) = http(
                             &addr,
