@@ -417,21 +417,26 @@ fn an_off_hours_session_alerts_once_for_its_hour() {
     );
 }
 
-/// Eight grants of sales-all by the helpdesk, 30 seconds apart, on Monday at 11:00.
-fn sales_burst(org: &mut Org, id_prefix: &str) -> Vec<Verdict> {
-    (0..8)
+/// `n` group additions by the helpdesk, one every 30 seconds from `start`.
+fn helpdesk_burst(org: &mut Org, prefix: &str, start: DateTime<Utc>, n: i64) -> Vec<Verdict> {
+    (0..n)
         .map(|i| {
             org.score(ev(
-                &format!("{id_prefix}{i}"),
-                monday(11, 0) + Duration::seconds(30 * i),
+                &format!("{prefix}{i}"),
+                start + Duration::seconds(30 * i),
                 "add_to_group",
                 HELPDESK,
-                &format!("sales{i}@acme.example"),
+                &format!("sales{}@acme.example", i % 10),
                 Some(("sales-all", "group")),
                 "console",
             ))
         })
         .collect()
+}
+
+/// Eight grants of sales-all by the helpdesk, 30 seconds apart, on Monday at 11:00.
+fn sales_burst(org: &mut Org, id_prefix: &str) -> Vec<Verdict> {
+    helpdesk_burst(org, id_prefix, monday(11, 0), 8)
 }
 
 #[test]
@@ -476,22 +481,7 @@ fn a_burst_alerts_once_with_its_size_and_a_change_window_explains_it() {
 #[test]
 fn a_bursts_later_changes_are_not_learned_so_a_second_burst_alerts_again() {
     let mut org = Org::new(vec![], vec![]);
-    let burst = |org: &mut Org, prefix: &str, start: DateTime<Utc>, n: i64| -> Vec<Verdict> {
-        (0..n)
-            .map(|i| {
-                org.score(ev(
-                    &format!("{prefix}{i}"),
-                    start + Duration::seconds(30 * i),
-                    "add_to_group",
-                    HELPDESK,
-                    &format!("sales{}@acme.example", i % 10),
-                    Some(("sales-all", "group")),
-                    "console",
-                ))
-            })
-            .collect()
-    };
-    let first = burst(&mut org, "a", monday(11, 0), 12);
+    let first = helpdesk_burst(&mut org, "a", monday(11, 0), 12);
     assert_eq!(first.iter().filter(|v| v.alert).count(), 1, "{first:#?}");
     // The changes after the alert are part of it: kept out of baselines, as the alert is.
     let held: Vec<&Verdict> = first.iter().filter(|v| v.is_held()).collect();
@@ -501,29 +491,14 @@ fn a_bursts_later_changes_are_not_learned_so_a_second_burst_alerts_again() {
     );
     // Two days later a smaller burst pages too: the first did not teach its size (learned, its
     // eleven changes would have been "the busiest 10 minutes before").
-    let second = burst(&mut org, "b", monday(11, 0) + Duration::days(2), 10);
+    let second = helpdesk_burst(&mut org, "b", monday(11, 0) + Duration::days(2), 10);
     assert_eq!(second.iter().filter(|v| v.alert).count(), 1, "{second:#?}");
 }
 
 #[test]
 fn marking_a_bursts_alert_benign_releases_its_later_changes_into_the_baselines() {
     let mut org = Org::new(vec![], vec![]);
-    let burst = |org: &mut Org, prefix: &str, start: DateTime<Utc>, n: i64| -> Vec<Verdict> {
-        (0..n)
-            .map(|i| {
-                org.score(ev(
-                    &format!("{prefix}{i}"),
-                    start + Duration::seconds(30 * i),
-                    "add_to_group",
-                    HELPDESK,
-                    &format!("sales{}@acme.example", i % 10),
-                    Some(("sales-all", "group")),
-                    "console",
-                ))
-            })
-            .collect()
-    };
-    let first = burst(&mut org, "a", monday(11, 0), 12);
+    let first = helpdesk_burst(&mut org, "a", monday(11, 0), 12);
     let lead = first.iter().find(|v| v.alert).expect("the burst alerts");
     let held: Vec<&str> = first
         .iter()
@@ -572,7 +547,7 @@ fn marking_a_bursts_alert_benign_releases_its_later_changes_into_the_baselines()
     // The whole burst is in the baselines now, as if it had never alerted: the same burst two
     // days later is within the actor's learned peak and does not page (it does when the first
     // stays held: `a_bursts_later_changes_are_not_learned_so_a_second_burst_alerts_again`).
-    let second = burst(&mut org, "b", monday(11, 0) + Duration::days(2), 10);
+    let second = helpdesk_burst(&mut org, "b", monday(11, 0) + Duration::days(2), 10);
     assert!(second.iter().all(|v| !v.alert), "{second:#?}");
 }
 

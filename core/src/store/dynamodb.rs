@@ -20,6 +20,7 @@
 //! |---|---|---|---|---|
 //! | event (idempotency marker) | `EVENT#<id>` | `EVENT` | `tenant`, `t` time, `ing` ingest time, `b` event JSON | ~1 KB |
 //! | verdict (audit trail) | `EVENT#<id>` | `VERDICT` | `t`, `alert` BOOL, `b` verdict JSON, `fb` feedback JSON | 1–10 KB |
+//! | a change an alert held (its burst's or off-hours session's later ones) | `EVENT#<alert's id>` | `HELD#<time, ns>#<id>` | `id` the held event's id | tiny |
 //! | event log, one partition per UTC day | `LOG#<yyyy-mm-dd>` | `<time, ns>#<id>` | `b` event JSON, `x` BOOL: kept out of baselines | ~1 KB |
 //! | days that have a log partition | `LOGDAYS` | `<yyyy-mm-dd>` | — | tiny |
 //! | alerts, one partition per UTC month | `ALERTS#<yyyy-mm>` | `<time, ns>#<id>` | `b` verdict JSON, `fb` | 1–10 KB |
@@ -48,7 +49,7 @@
 //! baselines not cached by the caller and the actor's, target's and tenant's `RECENT` items. [`Ledger::commit`]
 //! is one `TransactWriteItems`: the marker with `attribute_not_exists(pk)` (first, so its
 //! cancellation reason is the first), the log item, the verdict, the alert index item, the audit seal
-//! marker, the three `RECENT` items (an `UpdateItem` that sets this event's entry and removes entries that fell out
+//! marker, the hold item when the verdict is held by an earlier alert, the three `RECENT` items (an `UpdateItem` that sets this event's entry and removes entries that fell out
 //! of the window or the count limit, so concurrent writers never lose each other's entries), the
 //! changed baselines and, on the first event of a UTC day seen by this process, its `LOGDAYS` item.
 //! A re-delivered event fails the condition, the whole transaction is cancelled, nothing is

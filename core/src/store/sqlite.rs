@@ -836,6 +836,20 @@ impl SqliteStore {
 mod tests {
     use super::*;
 
+    /// Commits an event (and its verdict) with no baselines or recent lists.
+    fn commit_bare(s: &SqliteStore, e: &Event, v: Option<&Verdict>) {
+        s.commit(&Commit {
+            event: e,
+            verdict: v,
+            baselines: vec![],
+            ingested_at: Utc::now(),
+            actor_recent: &[],
+            target_recent: &[],
+            tenant_recent: &[],
+        })
+        .unwrap();
+    }
+
     #[test]
     fn sqlite_store_meets_the_store_contract() {
         conformance::run(&SqliteStore::open_in_memory().unwrap());
@@ -848,16 +862,7 @@ mod tests {
         {
             let s = SqliteStore::open(&path).unwrap();
             let e = conformance::event("x1", "a@x.io", "b@x.io", "2024-01-01T00:00:00Z");
-            s.commit(&Commit {
-                event: &e,
-                verdict: None,
-                baselines: vec![],
-                ingested_at: Utc::now(),
-                actor_recent: &[],
-                target_recent: &[],
-                tenant_recent: &[],
-            })
-            .unwrap();
+            commit_bare(&s, &e, None);
         }
         let s = SqliteStore::open(&path).unwrap();
         assert!(s.has_event("x1").unwrap());
@@ -903,17 +908,7 @@ mod tests {
                 .unwrap()
         };
         let current = SqliteStore::open_in_memory().unwrap();
-        current
-            .commit(&Commit {
-                event: &e,
-                verdict: Some(&v),
-                baselines: vec![],
-                ingested_at: Utc::now(),
-                actor_recent: &[],
-                target_recent: &[],
-                tenant_recent: &[],
-            })
-            .unwrap();
+        commit_bare(&current, &e, Some(&v));
         let expected = recent(&current);
         assert_eq!(expected.len(), 1);
         assert!(expected[0].burst_alert, "{expected:?}");
