@@ -91,13 +91,14 @@ pub fn run(
 fn render(r: &Report, targets: &[TargetCheck]) -> String {
     use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
     let mut s = format!(
-        "{} events: {} routine, {} decoys, {} labelled anomalies\n\
+        "{} events: {} routine, {} decoys, {} labelled anomalies, {} other changes inside injected bursts\n\
          alerts {} · false alerts {} ({:.2} per 10,000 routine) · precision {:.3} · top reason correct {:.1} %\n\
          decoy alert rate {:.2} % (first-seen {:.2} %, static rules {:.2} % at the same false-alert budget)\n\n",
         r.events,
         r.routine,
         r.decoys,
-        r.events - r.routine - r.decoys,
+        r.events - r.routine - r.decoys - r.in_bursts,
+        r.in_bursts,
         r.alerts,
         r.false_alerts,
         r.false_alerts_per_10k,
@@ -127,9 +128,12 @@ fn render(r: &Report, targets: &[TargetCheck]) -> String {
         ]);
     }
     s.push_str(&t.to_string());
-    s.push_str("\n\ncalibration (benign events with p below the threshold):\n");
-    for (th, share) in &r.calibration {
-        s.push_str(&format!("  p < {th:<7e} {share:.2e}\n"));
+    s.push_str(
+        "\n\ncalibration (share of events with p below the threshold; the targets judge routine events):\n",
+    );
+    s.push_str("  threshold  routine   all benign (routine and decoys)\n");
+    for ((th, share), (_, all)) in r.calibration_routine.iter().zip(&r.calibration) {
+        s.push_str(&format!("  p < {th:<7e}{share:.2e}  {all:.2e}\n"));
     }
     s.push_str("\ntargets:\n");
     for t in targets {

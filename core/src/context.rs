@@ -51,6 +51,10 @@ pub struct Person {
     pub timezone: Option<String>,
     #[serde(default)]
     pub start_date: Option<NaiveDate>,
+    /// When the person's current department and team took effect (a move, a re-org), for
+    /// directories that carry it (optional column `team_since`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_since: Option<NaiveDate>,
 }
 
 /// One line of `approvals.jsonl`.
@@ -219,16 +223,18 @@ pub fn read_directory(file: &str, reader: impl std::io::Read) -> Result<Vec<Pers
             line: i + 2,
             message: "empty email".into(),
         })?;
-        let start_date = match get("start_date") {
-            None => None,
-            Some(s) => Some(NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|e| {
-                ContextError::Parse {
+        let date = |column: &str| match get(column) {
+            None => Ok(None),
+            Some(s) => NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                .map(Some)
+                .map_err(|e| ContextError::Parse {
                     file: file.into(),
                     line: i + 2,
-                    message: format!("start_date `{s}`: {e} (expected YYYY-MM-DD)"),
-                }
-            })?),
+                    message: format!("{column} `{s}`: {e} (expected YYYY-MM-DD)"),
+                }),
         };
+        let start_date = date("start_date")?;
+        let team_since = date("team_since")?;
         if let Some(tz) = get("timezone") {
             if tz.parse::<chrono_tz::Tz>().is_err() {
                 return Err(ContextError::Parse {
@@ -249,6 +255,7 @@ pub fn read_directory(file: &str, reader: impl std::io::Read) -> Result<Vec<Pers
             employment_type: get("employment_type"),
             timezone: get("timezone"),
             start_date,
+            team_since,
         });
     }
     Ok(out)
@@ -309,6 +316,31 @@ mod tests {
         assert!(ctx.is_own_domain("ACME.example"));
         assert!(ctx.is_own_domain("eu.acme.example"));
         assert!(!ctx.is_own_domain("acme.example.evil"));
+    }
+
+    #[test]
+    fn a_move_date_is_read_where_the_directory_has_one() {
+        let csv = "email,department,team,start_date,team_since\n\
+                   ann@acme.example,Sales,EMEA,2021-01-04,2026-07-20\n\
+                   bob@acme.example,Sales,EMEA,2022-02-01,\n";
+        let people = read_directory("d.csv", csv.as_bytes()).unwrap();
+        let since = NaiveDate::from_ymd_opt(2026, 7, 20);
+        assert_eq!(people[0].team_since, since);
+        assert_eq!(people[1].team_since, None);
+        // Without the column, nobody has one; a bad date says where.
+        let plain = "email,team\nann@acme.example,EMEA\n";
+        assert_eq!(
+            read_directory("d.csv", plain.as_bytes()).unwrap()[0].team_since,
+            None
+        );
+        let bad = "email,team_since\nann@acme.example,20.7.2026\n";
+        let err = read_directory("d.csv", bad.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("d.csv: line 2: team_since `20.7.2026`"),
+            "{err}"
+        );
     }
 
     #[test]

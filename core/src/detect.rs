@@ -16,7 +16,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::{Baseline, Calibration, Observation, Parts, ScopeKey};
-use crate::context::{Approval, Context, Person};
+use crate::context::{Approval, ChangeWindow, Context, Person};
 use crate::email;
 use crate::event::{Action, Event, EventSummary, Outcome, PrincipalKind, Privilege};
 use crate::verdict::{ContextNote, Reason, Severity, Verdict};
@@ -38,6 +38,9 @@ pub struct DetectConfig {
     pub min_calibration: u64,
     /// Events a tenant must have before its scores join the calibration.
     pub calibration_warmup: u64,
+    /// Half-life of a score's weight in the calibration, days: scores made against younger
+    /// baselines count less.
+    pub calibration_half_life_days: f64,
     /// Until then, the statistic (decades of evidence plus stakes) at which a verdict alerts.
     pub uncalibrated_alert_statistic: f64,
     /// Time zone for actors without a directory time zone (IANA name).
@@ -59,11 +62,16 @@ pub struct DetectConfig {
     pub off_hours_session_hours: i64,
     /// An actor unseen for this long is dormant, days.
     pub dormant_days: i64,
-    /// Days around a directory `start_date` that count as onboarding (before, after).
+    /// Days around a directory `start_date` that count as onboarding, and around a
+    /// `team_since` that count as a move (before, after).
     pub onboarding_days_before: i64,
     pub onboarding_days_after: i64,
     /// Break-glass accounts: their grants are never discounted.
     pub break_glass: Vec<String>,
+    /// Your own HR-driven provisioning accounts that the sources do not mark as the identity
+    /// provider's automation (a directory sync's service account, say; emails, ids or names):
+    /// their changes are judged as the identity provider's workflow is.
+    pub workflow_actors: Vec<String>,
     /// Entitlements the organisation holds sensitive (names or ids, case-insensitive): one
     /// granted to a department it has not reached in the baseline window, after at least two
     /// grants elsewhere, alerts on its own unless an approval for it is on file.
@@ -89,6 +97,7 @@ impl Default for DetectConfig {
             alert_score: 50,
             min_calibration: 500,
             calibration_warmup: 300,
+            calibration_half_life_days: 30.0,
             uncalibrated_alert_statistic: 3.0,
             tenant_timezone: "UTC".into(),
             burst_window_minutes: 10,
@@ -101,6 +110,7 @@ impl Default for DetectConfig {
             onboarding_days_before: 14,
             onboarding_days_after: 30,
             break_glass: Vec::new(),
+            workflow_actors: Vec::new(),
             sensitive_entitlements: EntitlementSet::default(),
             history_days: 30,
             approval_policy_miss_rate: 0.01,
@@ -122,6 +132,9 @@ impl DetectConfig {
         }
         if self.half_life_days.is_nan() || self.half_life_days <= 0.0 {
             return Err("half_life_days must be positive".into());
+        }
+        if self.calibration_half_life_days.is_nan() || self.calibration_half_life_days <= 0.0 {
+            return Err("calibration_half_life_days must be positive".into());
         }
         if self.finding_p.is_nan() || self.finding_p <= 0.0 || self.finding_p >= 1.0 {
             return Err("finding_p must be between 0 and 1".into());
@@ -213,6 +226,8 @@ pub struct Enriched<'a> {
     pub approval: Option<&'a Approval>,
     /// A successful grant of an entitlement in `sensitive_entitlements`.
     pub sensitive: bool,
+    /// The change window the actor is working in, if any.
+    pub change_window: Option<&'a ChangeWindow>,
 }
 
 impl Enriched<'_> {
@@ -278,7 +293,13 @@ pub fn enrich<'a>(event: &'a Event, ctx: &'a Context, cfg: &DetectConfig) -> Enr
     } else {
         None
     };
+    let actor_ids: Vec<&str> = [&event.actor.email, &event.actor.id, &event.actor.name]
+        .into_iter()
+        .filter_map(|s| s.as_deref())
+        .collect();
+    let change_window = ctx.change_window_for(&actor_ids, event.time);
     Enriched {
+        change_window,
         event,
         actor,
         target,
@@ -387,7 +408,11 @@ pub fn learn(
         .is_some_and(|b| b.events.n >= cfg.calibration_warmup);
     if let (Some(stat), true) = (statistic, mature) {
         for key in [ScopeKey::tenant(&e.event.tenant), ScopeKey::tenant(GLOBAL)] {
-            baselines.entry(key).or_default().calibration.add(stat);
+            baselines.entry(key).or_default().calibration.add(
+                stat,
+                e.event.time.timestamp(),
+                cfg.calibration_half_life_days,
+            );
         }
     }
     // Before this event: has its entitlement reached the target's department, and how far had
@@ -417,6 +442,8 @@ pub fn learn(
         channel: &e.event.channel,
         actor_prior_events,
         burst_window_secs: cfg.burst_window_minutes * 60,
+        burst_explained: e.change_window.is_some()
+            || directory_explains(e.target, e.event.time, Some(e.event.privilege()), cfg),
         automated: is_automated(e.event),
         consequential: consequential(e.event),
     };
@@ -935,9 +962,9 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
             }
         }
 
-        // --- volume burst by this actor. Changes for people onboarding are the wave the
-        // directory explains (the sync that sets up a starting class): the burst is what is
-        // left once they are set aside.
+        // --- volume burst by this actor. Changes context explains (for people onboarding or
+        // moving: the sync that sets up a starting class, a re-org; inside a change window) are
+        // set aside: the burst is what is left.
         {
             let all = burst_window(ev.actor_recent, event, cfg);
             let total = all.len();
@@ -947,7 +974,7 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                 all
             } else {
                 all.into_iter()
-                    .filter(|s| !onboarding_change(ev.ctx, cfg, &s.target, s.time, s.privilege))
+                    .filter(|s| !explained_change(e, ev.ctx, cfg, s))
                     .collect()
             };
             let onboarding = total - in_window.len();
@@ -981,7 +1008,7 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                     );
                     if onboarding > 0 {
                         detail.push_str(&format!(
-                            "; {onboarding} more for people onboarding (directory) not counted"
+                            "; {onboarding} more explained by the directory (people onboarding or moving) or a change window not counted"
                         ));
                     }
                     let mut f = Finding::new("volume_burst", p, detail)
@@ -1006,7 +1033,11 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
         // --- volume burst across the tenant: many changes in minutes from several actors, each
         // perhaps within their own habit. One actor's own burst is reported above instead.
         if !findings.iter().any(|f| f.code == "volume_burst") {
-            let in_window = burst_window(ev.tenant_recent, event, cfg);
+            let mut in_window = burst_window(ev.tenant_recent, event, cfg);
+            // Bulk work context explains is not part of the tenant's habit, nor of a burst.
+            if in_window.len() + 1 >= cfg.tenant_burst_min_events {
+                in_window.retain(|s| !explained_change(e, ev.ctx, cfg, s));
+            }
             let k = in_window.len() + 1;
             let tenant_b = get(&ScopeKey::tenant(tenant))
                 .filter(|b| b.events.w >= cfg.min_evidence)
@@ -1235,7 +1266,7 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
     }
 
     // --- context: lower what business data explains; never what must not be explained away.
-    apply_context(e, ev.ctx, cfg, &mut findings, &mut notes);
+    apply_context(e, cfg, &mut findings, &mut notes);
     // An admin grant at an hour its people do not work (the 2 a.m. admin grant) keeps its own
     // weight once context has had its say: history that holds as high a score (an on-call
     // weekend's odd app) does not dilute it. A change window can still explain it.
@@ -1389,7 +1420,6 @@ fn email_findings(e: &Enriched<'_>, ctx: &Context) -> Vec<Finding> {
 
 fn apply_context(
     e: &Enriched<'_>,
-    ctx: &Context,
     cfg: &DetectConfig,
     findings: &mut [Finding],
     notes: &mut Vec<ContextNote>,
@@ -1433,6 +1463,38 @@ fn apply_context(
                     detail: format!(
                         "{} starts {start} (directory); {} days from the change",
                         e.target_name(),
+                        days.abs()
+                    ),
+                    effect: "lowered".into(),
+                }),
+            );
+        }
+    }
+
+    // A move (directory `team_since` near the event, outside onboarding): the mover's access
+    // follows their new team, so who makes the changes and how many at once are explained —
+    // an admin moving a team by hand in a re-org is not a burst. What the change grants is
+    // still judged against the new department, and privileged grants are never explained.
+    if let Some(since) = e.target.and_then(|p| p.team_since) {
+        let days = (event.time.date_naive() - since).num_days();
+        let onboarding = e.target.and_then(|p| p.start_date).is_some_and(|start| {
+            onboarding_days((event.time.date_naive() - start).num_days(), cfg)
+        });
+        if onboarding_days(days, cfg) && !onboarding && !event.privilege().is_privileged() {
+            lower(
+                findings,
+                notes,
+                &["rare_entitlement_for_actor", "volume_burst"],
+                f64::INFINITY,
+                Some(ContextNote {
+                    kind: "move".into(),
+                    detail: format!(
+                        "{} moved to {} on {since} (directory); {} days from the change",
+                        e.target_name(),
+                        e.target_team
+                            .as_deref()
+                            .or(e.target_department.as_deref())
+                            .unwrap_or("a new team"),
                         days.abs()
                     ),
                     effect: "lowered".into(),
@@ -1485,7 +1547,7 @@ fn apply_context(
     }
 
     // A change window explains bulk work and odd hours by its actors.
-    if let Some(w) = ctx.change_window_for(&actor_ids, event.time) {
+    if let Some(w) = e.change_window {
         lower(
             findings,
             notes,
@@ -1519,9 +1581,14 @@ fn apply_context(
     // what the directory attributes say — so a first grant of an ordinary entitlement to someone
     // whose department changed is the rule at work, not a person's choice. Privileged grants keep
     // their rarity.
-    // Its hour is the hour the directory changed, so for ordinary entitlements timing is no
-    // evidence at all.
-    if event.actor.kind == PrincipalKind::Service && event.channel == "workflow" {
+    // Its hour is the hour the directory changed, and its waves are the directory's, so for
+    // ordinary entitlements timing and volume are no evidence at all.
+    let workflow = (event.actor.kind == PrincipalKind::Service && event.channel == "workflow")
+        || cfg
+            .workflow_actors
+            .iter()
+            .any(|w| actor_ids.iter().any(|a| a.eq_ignore_ascii_case(w)));
+    if workflow {
         let note = ContextNote {
             kind: "workflow".into(),
             detail: format!("automated provisioning by {}", event.actor.label()),
@@ -1541,7 +1608,6 @@ fn apply_context(
                 findings,
                 notes,
                 &[
-                    "volume_burst",
                     "new_actor",
                     "rare_entitlement_for_department",
                     "rare_entitlement_for_actor",
@@ -1554,7 +1620,7 @@ fn apply_context(
             lower(
                 findings,
                 notes,
-                &["off_hours"],
+                &["off_hours", "volume_burst"],
                 f64::INFINITY,
                 (!pushed).then_some(note),
             );
@@ -1570,24 +1636,38 @@ const RARITY: &[&str] = &[
     "first_in_tenant",
 ];
 
-/// Days from a directory start date that count as onboarding.
+/// Days from a directory start date (or move date) that count as onboarding (or a move).
 fn onboarding_days(days: i64, cfg: &DetectConfig) -> bool {
     (-cfg.onboarding_days_before..=cfg.onboarding_days_after).contains(&days)
 }
 
-/// A non-privileged change for someone the directory has starting around its date.
-fn onboarding_change(
-    ctx: &Context,
-    cfg: &DetectConfig,
-    target: &str,
+/// A change that context explains as bulk work: a non-privileged change for someone the
+/// directory has starting or moving around its date, or one made inside a change window of its
+/// actor. It is not counted toward bursts (nor toward the habit they are measured against).
+///
+/// For an event inside a change window itself, the window's changes are left in: the window
+/// then explains the whole burst, and the verdict says so.
+fn explained_change(e: &Enriched<'_>, ctx: &Context, cfg: &DetectConfig, s: &EventSummary) -> bool {
+    directory_explains(ctx.person([s.target.as_str()]), s.time, s.privilege, cfg)
+        || (e.change_window.is_none()
+            && ctx.change_window_for(&[s.actor.as_str()], s.time).is_some())
+}
+
+/// Whether the directory has the person starting or moving around `time`, for a change that
+/// is not privileged.
+fn directory_explains(
+    person: Option<&Person>,
     time: DateTime<Utc>,
     privilege: Option<Privilege>,
+    cfg: &DetectConfig,
 ) -> bool {
     !privilege.is_some_and(Privilege::is_privileged)
-        && ctx
-            .person([target])
-            .and_then(|p| p.start_date)
-            .is_some_and(|start| onboarding_days((time.date_naive() - start).num_days(), cfg))
+        && person.is_some_and(|p| {
+            [p.start_date, p.team_since]
+                .into_iter()
+                .flatten()
+                .any(|day| onboarding_days((time.date_naive() - day).num_days(), cfg))
+        })
 }
 
 /// "approved in TICKET by APPROVER".
@@ -1723,8 +1803,15 @@ fn combine(
     let stat = statistic(&ps, event.privilege());
     // Calibrated on the tenant's benign events once there are enough of them; before that the
     // statistic itself is the evidence, scaled so `uncalibrated_alert_statistic` scores 50.
-    let calibrated =
-        calibration.and_then(|c| c.p_value(stat, tie_breaker(&event.id), cfg.min_calibration));
+    let calibrated = calibration.and_then(|c| {
+        c.p_value(
+            stat,
+            tie_breaker(&event.id),
+            cfg.min_calibration,
+            event.time.timestamp(),
+            cfg.calibration_half_life_days,
+        )
+    });
     // Findings that nothing may discount (a lookalike of the tenant's own domain, an admin
     // self-grant, a break-glass actor's change) keep their own weight: history that happens to
     // hold similar scores does not dilute them.

@@ -267,6 +267,7 @@ mod tests {
             employment_type: None,
             timezone: None,
             start_date: None,
+            team_since: None,
         }];
         let (p, d) = nearest_local_part("jonathan.smiht", "acmecorp.com", &people).unwrap();
         assert_eq!((p.email.as_str(), d), ("jonathan.smith@acmecorp.com", 1));

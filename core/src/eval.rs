@@ -80,11 +80,22 @@ pub struct Report {
     pub classes: BTreeMap<String, ClassResult>,
     /// Benign events (routine and decoys): share with p-value below each threshold.
     pub calibration: Vec<(f64, f64)>,
+    /// Routine events alone: share with p-value below each threshold. The calibration targets
+    /// are judged on these: routine events are drawn the way history is, the null the p-values
+    /// are calibrated under; decoys are picked for being unusual, and the context that explains
+    /// most of them (onboarding, change windows) raises their p-values on purpose, so their
+    /// share depends on how many the simulation injects. Decoys are judged by their alert rate.
+    #[serde(default)]
+    pub calibration_routine: Vec<(f64, f64)>,
     /// Decoy alert rate of the comparisons at provguard's false-alert budget.
     pub first_seen_decoy_alert_rate: f64,
     pub static_rules_decoy_alert_rate: f64,
     /// Labels whose event has no verdict (a broken simulation, or a wrong verdicts file).
     pub missing: usize,
+    /// Unlabelled changes made by an injected burst's actor during it, counted with the burst
+    /// (not as routine events).
+    #[serde(default)]
+    pub in_bursts: usize,
 }
 
 /// Scores of the two product-style comparisons for one event.
@@ -198,9 +209,56 @@ pub fn evaluate(
         ..Report::default()
     };
 
+    // Injected bursts, a unit per actor and episode (changes less than 30 minutes apart). An
+    // unlabelled change the actor made during the episode (from 10 minutes before its first
+    // change, the burst window, to its last) is part of it: the burst detector counts every
+    // change in the window, so whichever of them crosses the line carries the burst's alert.
+    let mut burst_units: Vec<Vec<&Verdict>> = Vec::new();
+    {
+        let mut by_actor: BTreeMap<&str, Vec<&Verdict>> = BTreeMap::new();
+        for v in verdicts {
+            if label_of.get(v.event_id.as_str()) == Some(&"bulk_burst") {
+                by_actor.entry(v.actor.as_str()).or_default().push(v);
+            }
+        }
+        for (_, mut evs) in by_actor {
+            evs.sort_by_key(|v| v.time);
+            let mut group: Vec<&Verdict> = Vec::new();
+            for v in evs {
+                if group
+                    .last()
+                    .is_some_and(|last| (v.time - last.time).num_minutes() >= 30)
+                {
+                    burst_units.push(std::mem::take(&mut group));
+                }
+                group.push(v);
+            }
+            if !group.is_empty() {
+                burst_units.push(group);
+            }
+        }
+    }
+    let mut in_burst: HashSet<&str> = HashSet::new();
+    for v in verdicts {
+        if label_of.contains_key(v.event_id.as_str()) {
+            continue;
+        }
+        if let Some(unit) = burst_units.iter_mut().find(|u| {
+            u[0].actor == v.actor
+                && u[0].time - chrono::Duration::minutes(BURST_WINDOW_MINUTES) <= v.time
+                && v.time <= u[u.len() - 1].time
+        }) {
+            unit.push(v);
+            in_burst.insert(v.event_id.as_str());
+        }
+    }
+    r.in_bursts = in_burst.len();
+
     let routine: Vec<&Verdict> = verdicts
         .iter()
-        .filter(|v| !label_of.contains_key(v.event_id.as_str()))
+        .filter(|v| {
+            !label_of.contains_key(v.event_id.as_str()) && !in_burst.contains(v.event_id.as_str())
+        })
         .collect();
     r.routine = routine.len();
     r.false_alerts = routine.iter().filter(|v| v.alert).count();
@@ -227,7 +285,9 @@ pub fn evaluate(
 
     // Units per class.
     let mut units: BTreeMap<String, Vec<Vec<&Verdict>>> = BTreeMap::new();
-    let mut bursts: HashMap<String, Vec<&Verdict>> = HashMap::new();
+    if !burst_units.is_empty() {
+        units.insert("bulk_burst".into(), burst_units);
+    }
     let mut decoy_events: BTreeMap<String, Vec<&Verdict>> = BTreeMap::new();
     for v in verdicts {
         let Some(class) = label_of.get(v.event_id.as_str()) else {
@@ -236,31 +296,11 @@ pub fn evaluate(
         if is_decoy(class) {
             decoy_events.entry((*class).to_owned()).or_default().push(v);
         } else if *class == "bulk_burst" {
-            bursts.entry(v.actor.clone()).or_default().push(v);
+            // In `burst_units` above.
         } else {
             units.entry((*class).to_owned()).or_default().push(vec![v]);
         }
     }
-    for (_, mut evs) in bursts {
-        evs.sort_by_key(|v| v.time);
-        let mut group: Vec<&Verdict> = Vec::new();
-        for v in evs {
-            if group
-                .last()
-                .is_some_and(|last| (v.time - last.time).num_minutes() >= 30)
-            {
-                units
-                    .entry("bulk_burst".into())
-                    .or_default()
-                    .push(std::mem::take(&mut group));
-            }
-            group.push(v);
-        }
-        if !group.is_empty() {
-            units.entry("bulk_burst".into()).or_default().push(group);
-        }
-    }
-
     let (mut true_alerts, mut top_ok) = (0usize, 0usize);
     for (class, list) in &units {
         let expected = expected_reasons(class);
@@ -320,26 +360,30 @@ pub fn evaluate(
     r.first_seen_decoy_alert_rate = fs_decoy / r.decoys.max(1) as f64;
     r.static_rules_decoy_alert_rate = sr_decoy / r.decoys.max(1) as f64;
 
-    let benign: Vec<f64> = verdicts
-        .iter()
-        .filter(|v| {
-            label_of
-                .get(v.event_id.as_str())
-                .is_none_or(|c| is_decoy(c))
-        })
-        .map(|v| v.p_value)
-        .collect();
-    r.calibration = [0.1, 0.05, 0.01, 1e-3, 1e-4]
-        .into_iter()
-        .map(|t| {
-            (
-                t,
-                ratio(benign.iter().filter(|&&p| p < t).count(), benign.len()),
-            )
-        })
-        .collect();
+    let benign = |keep: fn(Option<&&str>) -> bool| -> Vec<(f64, f64)> {
+        let ps: Vec<f64> = verdicts
+            .iter()
+            .filter(|v| {
+                keep(label_of.get(v.event_id.as_str())) && !in_burst.contains(v.event_id.as_str())
+            })
+            .map(|v| v.p_value)
+            .collect();
+        CALIBRATION_THRESHOLDS
+            .into_iter()
+            .map(|t| (t, ratio(ps.iter().filter(|&&p| p < t).count(), ps.len())))
+            .collect()
+    };
+    r.calibration = benign(|c| c.is_none_or(|c| is_decoy(c)));
+    r.calibration_routine = benign(|c| c.is_none());
     r
 }
+
+/// The burst window the simulated organisations are scored with (`burst_window_minutes`): an
+/// unlabelled change this long before an injected burst's first change is in its window.
+const BURST_WINDOW_MINUTES: i64 = 10;
+
+/// The p-value thresholds of the calibration table.
+const CALIBRATION_THRESHOLDS: [f64; 5] = [0.1, 0.05, 0.01, 1e-3, 1e-4];
 
 fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
@@ -357,7 +401,7 @@ pub struct TargetCheck {
     pub key: String,
     pub target: String,
     pub value: String,
-    /// The figure the target is judged on (for calibration: decades between the benign share
+    /// The figure the target is judged on (for calibration: decades between the routine share
     /// and the threshold; for the comparison with products: recall less twice the best of them).
     pub measured: f64,
     /// Whether a larger `measured` is better.
@@ -445,7 +489,7 @@ pub fn check_targets(r: &Report) -> Vec<TargetCheck> {
         true,
         r.top_reason_correct >= 0.9,
     );
-    for (t, share) in &r.calibration {
+    for (t, share) in &r.calibration_routine {
         if *t == 1e-2 || *t == 1e-3 {
             // How far the share is from the threshold, in decades either way (no benign event
             // below it counts as a whole decade short).
@@ -456,7 +500,7 @@ pub fn check_targets(r: &Report) -> Vec<TargetCheck> {
             };
             push(
                 format!("calibration:{t:e}"),
-                format!("benign share with p < {t:e} within 1.5x of {t:e}"),
+                format!("routine share with p < {t:e} within 1.5x of {t:e}"),
                 format!("{share:.2e}"),
                 off,
                 false,
@@ -558,7 +602,10 @@ mod tests {
             verdict("b", "bob", 0, false, None, 1.0),
             verdict("d", "hr", 0, true, Some("volume_burst"), 1e-3),
             verdict("b1", "eve", 0, false, None, 1.0),
-            verdict("b2", "eve", 1, true, Some("volume_burst"), 1e-6),
+            // The burst's alert falls on a change of eve's the simulation did not inject: it is
+            // the burst's, not a false alert.
+            verdict("e1", "eve", 1, true, Some("volume_burst"), 1e-6),
+            verdict("b2", "eve", 1, false, None, 1.0),
             verdict("b3", "eve", 2, false, None, 1.0),
         ];
         for i in 0..96 {
@@ -585,6 +632,7 @@ mod tests {
         });
         let r = evaluate(&vs, &labels, &HashMap::new());
         assert_eq!(r.routine, 96);
+        assert_eq!(r.in_bursts, 1);
         assert_eq!(r.false_alerts, 1);
         assert!((r.false_alerts_per_10k - 10_000.0 / 96.0).abs() < 1e-6);
         assert_eq!(r.classes["self_grant"].recall, 0.5);
@@ -592,9 +640,21 @@ mod tests {
         assert_eq!(r.classes["bulk_burst"].recall, 1.0);
         assert_eq!(r.decoy_alert_rate, 1.0);
         assert_eq!(r.top_reason_correct, 1.0);
-        // 3 of 97 benign p-values (two routine, one decoy) are below 0.01.
+        // 3 of 97 benign p-values (two routine, one decoy) are below 0.01; 2 of 96 routine.
         let (_, share) = r.calibration.iter().find(|(t, _)| *t == 0.01).unwrap();
         assert!((share - 3.0 / 97.0).abs() < 1e-9);
+        let (_, share) = r
+            .calibration_routine
+            .iter()
+            .find(|(t, _)| *t == 0.01)
+            .unwrap();
+        assert!((share - 2.0 / 96.0).abs() < 1e-9);
+        // The targets are judged on the routine share.
+        let check = check_targets(&r)
+            .into_iter()
+            .find(|c| c.key == "calibration:1e-2")
+            .unwrap();
+        assert!((check.measured - (2.0 / 96.0 / 0.01f64).log10()).abs() < 1e-9);
     }
 
     #[test]
@@ -612,7 +672,7 @@ mod tests {
     fn a_missed_target_passes_only_when_held_and_no_worse_than_its_hold() {
         let report = Report {
             false_alerts_per_10k: 3.6,
-            calibration: vec![(1e-2, 0.008), (1e-3, 0.00155)],
+            calibration_routine: vec![(1e-2, 0.008), (1e-3, 0.00155)],
             top_reason_correct: 0.95,
             ..Report::default()
         };

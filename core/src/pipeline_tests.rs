@@ -26,6 +26,7 @@ fn person(email: &str, dept: &str, team: &str, start: Option<&str>) -> Person {
         employment_type: Some("employee".into()),
         timezone: Some("America/New_York".into()),
         start_date: start.map(|s| s.parse::<NaiveDate>().unwrap()),
+        team_since: None,
     }
 }
 
@@ -71,6 +72,42 @@ fn ny(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// The directory of the test organisation.
+fn org_people() -> Vec<Person> {
+    let mut people = vec![
+        person(ADMIN, "IT", "Identity", None),
+        person(HELPDESK, "IT", "Helpdesk", None),
+        person("nia.new@acme.example", "IT", "Identity", None),
+        person(
+            "jonathan.smith@acme.example",
+            "Engineering",
+            "Platform",
+            None,
+        ),
+        person(
+            "hira.hire@acme.example",
+            "Sales",
+            "Enterprise",
+            Some("2026-03-02"),
+        ),
+    ];
+    for i in 0..10 {
+        people.push(person(
+            &format!("eng{i}@acme.example"),
+            "Engineering",
+            "Platform",
+            None,
+        ));
+        people.push(person(
+            &format!("sales{i}@acme.example"),
+            "Sales",
+            "Enterprise",
+            None,
+        ));
+    }
+    people
+}
+
 impl Org {
     /// 60 weekdays of normal work: the admin and the helpdesk grant department groups to
     /// Engineering and Sales people during New York business hours.
@@ -80,37 +117,7 @@ impl Org {
 
     fn with_config(approvals: Vec<Approval>, windows: Vec<ChangeWindow>, cfg: DetectConfig) -> Org {
         let store = MemoryStore::new();
-        let mut people = vec![
-            person(ADMIN, "IT", "Identity", None),
-            person(HELPDESK, "IT", "Helpdesk", None),
-            person("nia.new@acme.example", "IT", "Identity", None),
-            person(
-                "jonathan.smith@acme.example",
-                "Engineering",
-                "Platform",
-                None,
-            ),
-            person(
-                "hira.hire@acme.example",
-                "Sales",
-                "Enterprise",
-                Some("2026-03-02"),
-            ),
-        ];
-        for i in 0..10 {
-            people.push(person(
-                &format!("eng{i}@acme.example"),
-                "Engineering",
-                "Platform",
-                None,
-            ));
-            people.push(person(
-                &format!("sales{i}@acme.example"),
-                "Sales",
-                "Enterprise",
-                None,
-            ));
-        }
+        let people = org_people();
         store
             .import_context(&ContextImport {
                 people: Some(people),
@@ -439,6 +446,102 @@ fn sales_burst(org: &mut Org, id_prefix: &str) -> Vec<Verdict> {
     helpdesk_burst(org, id_prefix, monday(11, 0), 8)
 }
 
+/// The organisation with the Sales people's directory rows showing a move on `since`.
+fn org_with_sales_moved(since: &str) -> Org {
+    let mut org = Org::new(vec![], vec![]);
+    let people = org_people()
+        .into_iter()
+        .map(|mut p| {
+            if p.email.starts_with("sales") {
+                p.team_since = Some(since.parse().unwrap());
+            }
+            p
+        })
+        .collect();
+    org.pipeline
+        .store()
+        .import_context(&ContextImport {
+            people: Some(people),
+            ..ContextImport::default()
+        })
+        .unwrap();
+    org.pipeline.refresh().unwrap();
+    org
+}
+
+#[test]
+fn a_re_org_the_directory_records_is_not_a_burst_but_what_it_grants_is_still_judged() {
+    // The same eight changes as the burst below, for people the directory has moving that
+    // Monday: a re-org done by hand.
+    let mut org = org_with_sales_moved("2026-04-06");
+    let verdicts = sales_burst(&mut org, "m");
+    assert!(verdicts.iter().all(|v| !v.alert), "{verdicts:#?}");
+    assert!(
+        verdicts
+            .iter()
+            .all(|v| v.reasons.iter().all(|r| r.code != "volume_burst")),
+        "{verdicts:#?}"
+    );
+
+    // The helpdesk's first grant of an Engineering group: rare for the actor, which the move
+    // explains, and rare for the target's department, which it does not.
+    let v = org.score(ev(
+        "m-eng",
+        monday(11, 20),
+        "add_to_group",
+        HELPDESK,
+        "sales3@acme.example",
+        Some(("eng-all", "group")),
+        "console",
+    ));
+    let note = v
+        .context
+        .iter()
+        .find(|n| n.kind == "move")
+        .expect("a move note");
+    assert!(
+        note.detail
+            .contains("moved to Enterprise on 2026-04-06 (directory)")
+            && note.detail.contains("explains rare_entitlement_for_actor"),
+        "{}",
+        note.detail
+    );
+    assert!(
+        v.reasons
+            .iter()
+            .all(|r| r.code != "rare_entitlement_for_actor"),
+        "{v:#?}"
+    );
+    reason(&v, "rare_entitlement_for_department");
+
+    // A privileged grant to a mover is judged as any other.
+    let v = org.score(ev(
+        "m-admin",
+        monday(11, 30),
+        "grant_role",
+        HELPDESK,
+        "sales3@acme.example",
+        Some(("Super Administrator", "role")),
+        "console",
+    ));
+    assert!(v.context.iter().all(|n| n.kind != "move"), "{v:#?}");
+    assert!(v.alert, "{v:#?}");
+
+    // A move long ago explains nothing: the same changes are a burst.
+    let mut org = org_with_sales_moved("2025-06-02");
+    let verdicts = sales_burst(&mut org, "b");
+    assert_eq!(
+        verdicts.iter().filter(|v| v.alert).count(),
+        1,
+        "{verdicts:#?}"
+    );
+    assert!(
+        verdicts
+            .iter()
+            .all(|v| v.context.iter().all(|n| n.kind != "move"))
+    );
+}
+
 #[test]
 fn a_burst_alerts_once_with_its_size_and_a_change_window_explains_it() {
     let mut org = Org::new(vec![], vec![]);
@@ -476,6 +579,45 @@ fn a_burst_alerts_once_with_its_size_and_a_change_window_explains_it() {
     let v = sales_burst(&mut org, "w").pop().unwrap();
     assert!(!v.alert, "{v:#?}");
     assert!(v.context.iter().any(|c| c.kind == "change_window"));
+}
+
+#[test]
+fn a_wave_in_a_change_window_does_not_set_the_bar_for_a_burst_outside_one() {
+    // Five days before, the helpdesk added 30 people to a group in 15 minutes inside a change
+    // window, learned as history.
+    let window = ChangeWindow {
+        id: "CHG-3".into(),
+        start: ny(2026, 4, 1, 9, 0),
+        end: ny(2026, 4, 1, 12, 0),
+        actors: vec![HELPDESK.into()],
+        description: Some("device group migration".into()),
+    };
+    let mut org = Org::new(vec![], vec![window]);
+    for i in 0..30 {
+        let id = format!("wave{i}");
+        org.learn(ev(
+            &id,
+            ny(2026, 4, 1, 10, 0) + Duration::seconds(30 * i),
+            "add_to_group",
+            HELPDESK,
+            &format!("sales{}@acme.example", i % 10),
+            Some(("sales-all", "group")),
+            "console",
+        ));
+    }
+    // Eight at once outside any window is still a burst for this actor.
+    let verdicts = sales_burst(&mut org, "b");
+    assert_eq!(
+        verdicts.iter().filter(|v| v.alert).count(),
+        1,
+        "{verdicts:#?}"
+    );
+    assert!(
+        reason(verdicts.iter().find(|v| v.alert).unwrap(), "volume_burst")
+            .detail
+            .contains("before, at most 1 in any 10 minutes"),
+        "{verdicts:#?}"
+    );
 }
 
 #[test]
@@ -1201,23 +1343,24 @@ fn a_sensitive_entitlement_reaching_a_new_department_alerts_unless_approved() {
     );
 }
 
-#[test]
-fn hr_driven_automation_at_night_is_timed_by_the_directory_not_by_choice() {
-    let mut org = Org::new(vec![], vec![]);
-    let bot = |id: &str, t: DateTime<Utc>, target: &str, group: &str| {
+/// HR-driven automation (`actor`, through `channel`) learned for 40 weekdays: its group rules
+/// add ten people to eng-all each morning, when HR updates the directory. Then an HR change on a
+/// Saturday night, and a wave of 30 additions on the next Monday morning.
+fn hr_automation(cfg: DetectConfig, actor: &str, channel: &str) -> (Verdict, Vec<Verdict>) {
+    let mut org = Org::with_config(vec![], vec![], cfg);
+    let bot = |id: &str, t: DateTime<Utc>, target: &str| {
         let mut e = ev(
             id,
             t,
             "add_to_group",
-            "system@okta.example",
+            actor,
             target,
-            Some((group, "group")),
-            "workflow",
+            Some(("eng-all", "group")),
+            channel,
         );
         e.actor.kind = crate::event::PrincipalKind::Service;
         e
     };
-    // Group rules run on weekday mornings, when HR updates the directory.
     let mut day = NaiveDate::from_ymd_opt(2026, 2, 2).unwrap();
     for i in 0..40 {
         while matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
@@ -1227,25 +1370,76 @@ fn hr_driven_automation_at_night_is_timed_by_the_directory_not_by_choice() {
             let id = org.next_id();
             let target = format!("eng{}@acme.example", (i + k) % 10);
             let t = ny(day.year(), day.month(), day.day(), 8, 5 + k);
-            org.learn(bot(&id, t, &target, "eng-all"));
+            org.learn(bot(&id, t, &target));
         }
         day = day.succ_opt().unwrap();
     }
-    // An HR change on a Saturday night: the rule runs then.
-    let saturday = ny(2026, 4, 11, 3, 30);
-    let v = org.score(bot("b1", saturday, "eng4@acme.example", "eng-all"));
-    assert!(!v.reason_codes().contains(&"off_hours"), "{v:#?}");
-    let note = v
+    let night = org.score(bot("b1", ny(2026, 4, 11, 3, 30), "eng4@acme.example"));
+    let wave = (0..30)
+        .map(|k| {
+            let t = ny(2026, 4, 13, 8, 0) + Duration::seconds(10 * k);
+            org.score(bot(
+                &format!("w{k}"),
+                t,
+                &format!("eng{}@acme.example", k % 10),
+            ))
+        })
+        .collect();
+    (night, wave)
+}
+
+#[test]
+fn hr_driven_automation_at_night_is_timed_by_the_directory_not_by_choice() {
+    let (night, wave) = hr_automation(DetectConfig::default(), "system@okta.example", "workflow");
+    assert!(!night.reason_codes().contains(&"off_hours"), "{night:#?}");
+    let note = night
         .context
         .iter()
         .find(|n| n.kind == "workflow")
-        .unwrap_or_else(|| panic!("{v:#?}"));
+        .unwrap_or_else(|| panic!("{night:#?}"));
     assert!(
         note.detail.contains("explains off_hours"),
         "{}",
         note.detail
     );
-    assert!(!v.alert);
+    assert!(!night.alert);
+    // Its waves are the directory's too: three times its busiest morning is no burst.
+    assert!(wave.iter().all(|v| !v.alert), "{wave:#?}");
+    let last = wave.last().unwrap();
+    assert!(!last.reason_codes().contains(&"volume_burst"), "{last:#?}");
+    assert!(
+        last.context
+            .iter()
+            .any(|n| n.kind == "workflow" && n.detail.contains("explains volume_burst")),
+        "{last:#?}"
+    );
+}
+
+#[test]
+fn a_configured_directory_sync_account_is_judged_as_the_identity_providers_workflow() {
+    let sync = "directory-sync@acme-it.iam.gserviceaccount.com";
+    // A service account calling the API: without the configuration, its night run and its
+    // wave are findings like anyone's.
+    let (night, wave) = hr_automation(DetectConfig::default(), sync, "api");
+    assert!(night.reason_codes().contains(&"off_hours"), "{night:#?}");
+    assert!(
+        wave.iter()
+            .any(|v| v.reason_codes().contains(&"volume_burst")),
+        "{wave:#?}"
+    );
+    // Named in `workflow_actors` (any case), they are the directory's timing.
+    let cfg = DetectConfig {
+        workflow_actors: vec![sync.to_uppercase()],
+        ..DetectConfig::default()
+    };
+    let (night, wave) = hr_automation(cfg, sync, "api");
+    assert!(!night.reason_codes().contains(&"off_hours"), "{night:#?}");
+    assert!(night.context.iter().any(|n| n.kind == "workflow"));
+    assert!(
+        wave.iter()
+            .all(|v| !v.alert && !v.reason_codes().contains(&"volume_burst")),
+        "{wave:#?}"
+    );
 }
 
 #[test]

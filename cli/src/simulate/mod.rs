@@ -9,12 +9,13 @@
 //! Output layout (a public contract):
 //!
 //! ```text
-//! DIR/context/directory.csv        HR directory (the header of DESIGN §4)
+//! DIR/context/directory.csv        HR directory (the header of DESIGN §4, and `team_since`)
 //! DIR/context/approvals.jsonl      approvals of privileged grants
 //! DIR/context/change_windows.jsonl change windows naming their actors
 //! DIR/context/domains.txt          own e-mail domains
 //! DIR/context/config.toml          provguard configuration: the groups and apps the organisation
-//!                                  holds sensitive (`[detect] sensitive_entitlements`)
+//!                                  holds sensitive (`[detect] sensitive_entitlements`), its
+//!                                  directory sync's account (`workflow_actors`)
 //! DIR/history/{okta.jsonl, cloudtrail.json.gz, entra.jsonl, gworkspace.jsonl, scim.jsonl}
 //! DIR/test/   {the same files for the test period}
 //! DIR/labels.jsonl                 {"event_id", "class"} per labelled test event (normalized ids)
@@ -139,8 +140,9 @@ fn test_start(seed: u64) -> NaiveDate {
 
 /// The configuration a security team would keep: its sensitive groups and apps (data it guards:
 /// finance reports, HR records, board papers, payment systems, production admin groups) by the
-/// names the events carry. Administrator roles are tiered by the built-in privilege table.
-fn sensitive_config(cat: &Catalog) -> String {
+/// names the events carry, and its directory sync's account. Administrator roles are tiered by
+/// the built-in privilege table.
+fn sensitive_config(cat: &Catalog, org: &Org) -> String {
     use catalog::Kind;
     let mut names: Vec<&str> = cat
         .ents
@@ -162,7 +164,11 @@ fn sensitive_config(cat: &Catalog) -> String {
          [detect]\n\
          # Groups and apps the organisation holds sensitive: one reaching a department it had not\n\
          # reached alerts unless an approval for it is on file.\n\
-         sensitive_entitlements = [\n{list}]\n"
+         sensitive_entitlements = [\n{list}]\n\
+         # Its own HR-driven provisioning that the sources do not mark as such: the Google\n\
+         # directory sync's service account.\n\
+         workflow_actors = [{}]\n",
+        serde_json::Value::from(render::google_sync_account(&org.company))
     )
 }
 
@@ -291,7 +297,7 @@ pub fn generate(args: &SimulateArgs) -> Result<Output> {
         ),
         (
             PathBuf::from("context/config.toml"),
-            sensitive_config(&story.cat).into_bytes(),
+            sensitive_config(&story.cat, &story.org).into_bytes(),
         ),
     ];
     for (dir, period) in [("history", &history), ("test", &test)] {

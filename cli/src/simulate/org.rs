@@ -1046,7 +1046,7 @@ impl Org {
     /// Directory rows (people on the HR export), in HR order.
     pub fn directory_csv(&self) -> String {
         let mut out = String::from(
-            "email,user_id,display_name,department,team,title,manager,employment_type,timezone,start_date\n",
+            "email,user_id,display_name,department,team,title,manager,employment_type,timezone,start_date,team_since\n",
         );
         for p in self.people.iter().filter(|p| p.in_directory()) {
             let manager = p
@@ -1068,6 +1068,10 @@ impl Org {
                 },
                 p.zone().name,
                 &p.start.to_string(),
+                // HR's effective date of the person's latest move, as a job change records it.
+                &p.before
+                    .map(|(_, _, since)| since.to_string())
+                    .unwrap_or_default(),
             ];
             let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             out.push_str(&line.join(","));

@@ -101,10 +101,7 @@ impl Renderer {
             entra_sync_sp: rng.guid(),
             pim_sp: rng.guid(),
             entra_role_obj,
-            google_sync: format!(
-                "directory-sync@{}-it-automation.iam.gserviceaccount.com",
-                org.company
-            ),
+            google_sync: google_sync_account(&org.company),
             google_sync_profile: rng.digits(21),
             saml_provider: format!("AWSSSO_{}_DO_NOT_DELETE", rng.hex(16)),
             tenant_domain: format!("{}.onmicrosoft.com", org.company),
@@ -1184,4 +1181,9 @@ impl Renderer {
             "user_agent": "Okta SCIM Client 1.0.0",
         })
     }
+}
+
+/// The service account the organisation's Google directory sync runs as.
+pub fn google_sync_account(company: &str) -> String {
+    format!("directory-sync@{company}-it-automation.iam.gserviceaccount.com")
 }

@@ -255,12 +255,15 @@ fn injected_anomalies_look_as_described() {
     let (test, _) = normalize_period(out, "test");
     let labels = labels(out);
     let directory = String::from_utf8_lossy(file(out, "context/directory.csv")).into_owned();
+    let header: Vec<&str> = directory.lines().next().unwrap().split(',').collect();
+    let tz_column = header.iter().position(|h| *h == "timezone").unwrap();
     let tz: BTreeMap<&str, &str> = directory
         .lines()
         .skip(1)
         .map(|l| {
+            // Display names and titles may hold commas: count from the end.
             let f: Vec<&str> = l.split(',').collect();
-            (f[0], f[f.len() - 2])
+            (f[0], f[f.len() - (header.len() - tz_column)])
         })
         .collect();
     let domains = String::from_utf8_lossy(file(out, "context/domains.txt")).into_owned();
@@ -349,7 +352,7 @@ fn run_writes_the_documented_layout() {
     let csv = std::fs::read_to_string(dir.join("context/directory.csv")).unwrap();
     assert_eq!(
         csv.lines().next().unwrap(),
-        "email,user_id,display_name,department,team,title,manager,employment_type,timezone,start_date"
+        "email,user_id,display_name,department,team,title,manager,employment_type,timezone,start_date,team_since"
     );
     let gz = std::fs::read(dir.join("test/cloudtrail.json.gz")).unwrap();
     assert_eq!(&gz[..2], &[0x1f, 0x8b]);

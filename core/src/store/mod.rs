@@ -274,6 +274,7 @@ pub mod conformance {
     //! the integration tests, which run them against DynamoDB on moto).
     use super::*;
     use crate::event::Event;
+    use chrono::NaiveDate;
 
     pub fn event(id: &str, actor: &str, target: &str, time: &str) -> Event {
         serde_json::from_value(serde_json::json!({
@@ -556,6 +557,7 @@ pub mod conformance {
                     employment_type: None,
                     timezone: None,
                     start_date: None,
+                    team_since: NaiveDate::from_ymd_opt(2026, 7, 20),
                 }]),
                 ..Default::default()
             })
@@ -568,6 +570,10 @@ pub mod conformance {
                 .department
                 .as_deref(),
             Some("IT")
+        );
+        assert_eq!(
+            ctx.person(["ann@acme.example"]).unwrap().team_since,
+            NaiveDate::from_ymd_opt(2026, 7, 20)
         );
     }
 }
