@@ -54,12 +54,6 @@ const CALIBRATION_BIN: f64 = 0.05;
 /// tenant's benign events, for conformal p-values: the p-value of a new event is the share of
 /// benign events with a statistic at least as large, ties broken at random. Under
 /// exchangeability that p-value is uniform, so thresholds on it are calibrated.
-///
-/// Scores drift as baselines mature (a team's first grant of an app is weaker evidence against
-/// 200 grants than against 2,000), so older scores count less: each weighs half as much per
-/// half-life (weighted conformal prediction; recent scores are the ones exchangeable with
-/// today's). The raw counts are kept beside the weights; a calibration stored before weights
-/// were kept is read from its counts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
     pub n: u64,
@@ -67,40 +61,6 @@ pub struct Calibration {
     pub zero: u64,
     /// Bin index (statistic / 0.05) → count, for statistics above 0.
     pub bins: BTreeMap<u32, u64>,
-    /// The same, weighted by age.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weighted: Option<Weighted>,
-}
-
-/// Decayed weights of a [`Calibration`]: an event at time `t` weighs 2^((t − epoch) / half-life),
-/// so adding one never touches the others; the epoch moves forward (and every weight is scaled
-/// down) only before the weights could overflow.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Weighted {
-    /// Unix seconds at which an event weighs 1.
-    pub epoch: i64,
-    pub total: f64,
-    pub zero: f64,
-    pub bins: BTreeMap<u32, f64>,
-}
-
-/// Half-lives after the epoch at which the weights are rescaled (2^200 is far from f64's limit).
-const REBASE_HALF_LIVES: f64 = 200.0;
-
-impl Weighted {
-    fn weight(&self, t: i64, half_life_secs: f64) -> f64 {
-        ((t - self.epoch) as f64 / half_life_secs).exp2()
-    }
-
-    fn rebase(&mut self, epoch: i64, half_life_secs: f64) {
-        let k = self.weight(epoch, half_life_secs).recip();
-        self.total *= k;
-        self.zero *= k;
-        for w in self.bins.values_mut() {
-            *w *= k;
-        }
-        self.epoch = epoch;
-    }
 }
 
 impl Calibration {
@@ -112,72 +72,40 @@ impl Calibration {
         (stat / CALIBRATION_BIN).floor().clamp(0.0, 1e6) as u32
     }
 
-    /// Adds the statistic of a benign event made at `t` (unix seconds).
-    pub fn add(&mut self, stat: f64, t: i64, half_life_days: f64) {
-        let hl = half_life_days * 86_400.0;
-        let w = self.weighted.get_or_insert_with(|| Weighted {
-            // Counts kept before weights were: they weigh as if made now.
-            epoch: t,
-            total: self.n as f64,
-            zero: self.zero as f64,
-            bins: self.bins.iter().map(|(&b, &c)| (b, c as f64)).collect(),
-        });
-        if (t - w.epoch) as f64 > REBASE_HALF_LIVES * hl {
-            w.rebase(t, hl);
-        }
-        let weight = w.weight(t, hl);
-        w.total += weight;
+    pub fn add(&mut self, stat: f64) {
         self.n += 1;
         if stat <= 0.0 {
             self.zero += 1;
-            w.zero += weight;
         } else {
-            let b = Self::bin(stat);
-            *self.bins.entry(b).or_default() += 1;
-            *w.bins.entry(b).or_default() += weight;
+            *self.bins.entry(Self::bin(stat)).or_default() += 1;
         }
     }
 
-    /// The conformal p-value of `stat` for an event made at `t`, with `u` in [0, 1) breaking
-    /// ties; `None` while fewer than `min_n` events have been seen. Beyond the largest benign
-    /// statistic the p-value keeps falling by a decade per decade of extra evidence, from half
-    /// the new event's share of the weight.
-    pub fn p_value(
-        &self,
-        stat: f64,
-        u: f64,
-        min_n: u64,
-        t: i64,
-        half_life_days: f64,
-    ) -> Option<f64> {
+    /// The conformal p-value of `stat`, with `u` in [0, 1) breaking ties; `None` while fewer
+    /// than `min_n` events have been seen. Beyond the largest benign statistic the p-value keeps
+    /// falling by a decade per decade of extra evidence, from 1/(n+1).
+    pub fn p_value(&self, stat: f64, u: f64, min_n: u64) -> Option<f64> {
         if self.n < min_n {
             return None;
         }
-        let weighted = self.weighted.as_ref();
-        let own = weighted.map_or(1.0, |w| w.weight(t, half_life_days * 86_400.0));
-        let total = weighted.map_or(self.n as f64, |w| w.total);
-        let zero = weighted.map_or(self.zero as f64, |w| w.zero);
-        let bin = |b: &u32| match weighted {
-            Some(w) => w.bins.get(b).copied().unwrap_or(0.0),
-            None => self.bins.get(b).map_or(0.0, |&c| c as f64),
-        };
-        let denom = total + own;
+        let denom = (self.n + 1) as f64;
         if stat <= 0.0 {
-            return Some((total - zero + u * (zero + own)) / denom);
+            let greater = self.n - self.zero;
+            return Some((greater as f64 + u * (self.zero as f64 + 1.0)) / denom);
         }
         let b = Self::bin(stat);
-        let greater: f64 = self.bins.range(b + 1..).map(|(k, _)| bin(k)).sum();
-        let equal = bin(&b);
-        if self.bins.range(b..).next().is_none() {
+        let greater: u64 = self.bins.range(b + 1..).map(|(_, c)| c).sum();
+        let equal = self.bins.get(&b).copied().unwrap_or(0);
+        if greater == 0 && equal == 0 {
             let top = self
                 .bins
                 .keys()
                 .next_back()
                 .map_or(0.0, |&k| (k + 1) as f64 * CALIBRATION_BIN);
             let beyond = (stat - top).max(0.0);
-            return Some(0.5 * own / denom * 10f64.powf(-beyond));
+            return Some(0.5 / denom * 10f64.powf(-beyond));
         }
-        Some((greater + u * (equal + own)) / denom)
+        Some((greater as f64 + u * (equal as f64 + 1.0)) / denom)
     }
 }
 
@@ -616,6 +544,23 @@ impl Baseline {
     }
 
     /// Good–Turing estimate for a never-granted entitlement.
+    /// How rare a grant of `ek` is in this scope, as a p-value: the chance that a grant here is
+    /// of an entitlement at most as common — the weight of those no more common than it (itself
+    /// included), plus the chance of one never granted here, estimated Good–Turing style by the
+    /// weight of those granted only once — smoothed by half a grant. A scope with a long tail
+    /// of one-off grants finds a first grant less surprising than one that always grants the
+    /// same few things.
+    pub fn rarity_p(&self, ek: &str) -> f64 {
+        let own = self.entitlements.get(ek).map_or(0.0, |c| c.w);
+        let mass: f64 = self
+            .entitlements
+            .iter()
+            .filter(|(k, c)| k.as_str() != ek && (c.n == 1 || c.w <= own))
+            .map(|(_, c)| c.w)
+            .sum();
+        ((own + mass + 0.5) / (self.grants.w + 1.0)).min(1.0)
+    }
+
     pub fn new_entitlement_probability(&self) -> (u64, u64, f64) {
         let singletons = self.entitlements.values().filter(|c| c.n == 1).count() as u64;
         let total = self.grants.n;
@@ -763,14 +708,14 @@ mod tests {
             })
             .collect();
         for s in &stats {
-            c.add(*s, T0, 30.0);
+            c.add(*s);
         }
         // Exchangeable new events: the share with p below t is about t.
         let mut below = [0usize; 3];
         for (i, s) in stats.iter().enumerate() {
             let u =
                 ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
-            let p = c.p_value(*s, u, 100, T0, 30.0).unwrap();
+            let p = c.p_value(*s, u, 100).unwrap();
             for (k, t) in [0.1, 0.05, 0.01].iter().enumerate() {
                 below[k] += usize::from(p < *t);
             }
@@ -780,62 +725,10 @@ mod tests {
             assert!((share - t).abs() < t * 0.25, "p < {t}: {share}");
         }
         // Beyond every benign statistic: below 1/(n+1), falling a decade per decade.
-        let p = c.p_value(10.0, 0.5, 100, T0, 30.0).unwrap();
+        let p = c.p_value(10.0, 0.5, 100).unwrap();
         assert!(p < 1e-4 && p > 1e-10, "{p}");
-        assert!(c.p_value(11.0, 0.5, 100, T0, 30.0).unwrap() < p / 9.0);
-        assert_eq!(
-            Calibration::default().p_value(1.0, 0.5, 100, T0, 30.0),
-            None
-        );
-
-        // Stored before weights were kept: read from the counts, the same p-values.
-        let counts = Calibration {
-            weighted: None,
-            ..c.clone()
-        };
-        for s in [0.0, 1.0, 2.5, 10.0] {
-            let (a, b) = (
-                c.p_value(s, 0.3, 100, T0, 30.0).unwrap(),
-                counts.p_value(s, 0.3, 100, T0, 30.0).unwrap(),
-            );
-            assert!((a - b).abs() < 1e-12 * a.max(1e-300), "{s}: {a} vs {b}");
-        }
-    }
-
-    const T0: i64 = 1_780_000_000;
-
-    #[test]
-    fn older_scores_count_less_in_the_calibration() {
-        const DAY: i64 = 86_400;
-        // 1,000 scores of 2 decades 60 days ago (young baselines), then 1,000 of 0 this week.
-        let mut c = Calibration::default();
-        for i in 0..1_000 {
-            c.add(2.0, T0 + i * 60, 30.0);
-        }
-        for i in 0..1_000 {
-            c.add(0.0, T0 + 60 * DAY + i * 60, 30.0);
-        }
-        assert_eq!(c.n, 2_000);
-        // Today a score of 2 is rarer than its raw share (half) says: the old ones weigh a
-        // quarter of the new, a fifth of the weight; ties split at u = 0.5, p = 0.1 (from the
-        // counts it would be 0.25).
-        let now = T0 + 61 * DAY;
-        let p = c.p_value(2.0, 0.5, 100, now, 30.0).unwrap();
-        assert!((p - 0.1).abs() < 0.002, "{p}");
-        // Kept for 200 half-lives and more: the weights are rescaled, the p-values unchanged.
-        let mut late = c.clone();
-        let far = T0 + 30 * 250 * DAY;
-        late.add(0.0, far, 30.0);
-        let w = late.weighted.as_ref().unwrap();
-        assert_eq!(w.epoch, far);
-        assert!(w.total.is_finite() && (w.zero - 1.0).abs() < 1e-9, "{w:?}");
-        // A new calibration kept from counts only starts its weights from them.
-        let mut old = Calibration {
-            weighted: None,
-            ..c.clone()
-        };
-        old.add(0.0, now, 30.0);
-        assert_eq!(old.weighted.as_ref().unwrap().total, 2_001.0);
+        assert!(c.p_value(11.0, 0.5, 100).unwrap() < p / 9.0);
+        assert_eq!(Calibration::default().p_value(1.0, 0.5, 100), None);
     }
 
     #[test]

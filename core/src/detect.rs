@@ -38,9 +38,6 @@ pub struct DetectConfig {
     pub min_calibration: u64,
     /// Events a tenant must have before its scores join the calibration.
     pub calibration_warmup: u64,
-    /// Half-life of a score's weight in the calibration, days: scores made against younger
-    /// baselines count less.
-    pub calibration_half_life_days: f64,
     /// Until then, the statistic (decades of evidence plus stakes) at which a verdict alerts.
     pub uncalibrated_alert_statistic: f64,
     /// Time zone for actors without a directory time zone (IANA name).
@@ -97,7 +94,6 @@ impl Default for DetectConfig {
             alert_score: 50,
             min_calibration: 500,
             calibration_warmup: 300,
-            calibration_half_life_days: 30.0,
             uncalibrated_alert_statistic: 3.0,
             tenant_timezone: "UTC".into(),
             burst_window_minutes: 10,
@@ -132,9 +128,6 @@ impl DetectConfig {
         }
         if self.half_life_days.is_nan() || self.half_life_days <= 0.0 {
             return Err("half_life_days must be positive".into());
-        }
-        if self.calibration_half_life_days.is_nan() || self.calibration_half_life_days <= 0.0 {
-            return Err("calibration_half_life_days must be positive".into());
         }
         if self.finding_p.is_nan() || self.finding_p <= 0.0 || self.finding_p >= 1.0 {
             return Err("finding_p must be between 0 and 1".into());
@@ -408,11 +401,7 @@ pub fn learn(
         .is_some_and(|b| b.events.n >= cfg.calibration_warmup);
     if let (Some(stat), true) = (statistic, mature) {
         for key in [ScopeKey::tenant(&e.event.tenant), ScopeKey::tenant(GLOBAL)] {
-            baselines.entry(key).or_default().calibration.add(
-                stat,
-                e.event.time.timestamp(),
-                cfg.calibration_half_life_days,
-            );
+            baselines.entry(key).or_default().calibration.add(stat);
         }
     }
     // Before this event: has its entitlement reached the target's department, and how far had
@@ -704,7 +693,7 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                 }
                 let c = b.entitlements.get(ek).map_or(0.0, |c| c.w);
                 let n = b.grants.w;
-                let p = (c + 0.5) / (n + 1.0);
+                let p = b.rarity_p(ek);
                 if p <= cfg.finding_p {
                     let raw = b.entitlements.get(ek).map_or(0, |c| c.n);
                     let mut detail = format!(
@@ -736,8 +725,7 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                 Privilege::Admin | Privilege::Elevated | Privilege::Unknown
             ) {
                 if let Some(b) = actor_b.as_ref().filter(|b| b.grants.w >= cfg.min_evidence) {
-                    let c = b.entitlements.get(ek).map_or(0.0, |c| c.w);
-                    let p = (c + 0.5) / (b.grants.w + 1.0);
+                    let p = b.rarity_p(ek);
                     if p <= cfg.finding_p && !pim_activation {
                         let raw = b.entitlements.get(ek).map_or(0, |c| c.n);
                         findings.push(
@@ -1803,15 +1791,8 @@ fn combine(
     let stat = statistic(&ps, event.privilege());
     // Calibrated on the tenant's benign events once there are enough of them; before that the
     // statistic itself is the evidence, scaled so `uncalibrated_alert_statistic` scores 50.
-    let calibrated = calibration.and_then(|c| {
-        c.p_value(
-            stat,
-            tie_breaker(&event.id),
-            cfg.min_calibration,
-            event.time.timestamp(),
-            cfg.calibration_half_life_days,
-        )
-    });
+    let calibrated =
+        calibration.and_then(|c| c.p_value(stat, tie_breaker(&event.id), cfg.min_calibration));
     // Findings that nothing may discount (a lookalike of the tenant's own domain, an admin
     // self-grant, a break-glass actor's change) keep their own weight: history that happens to
     // hold similar scores does not dilute them.

@@ -311,7 +311,25 @@ pub fn evaluate(
         let (mut fs, mut sr, mut correct) = (0.0, 0.0, 0usize);
         for unit in list {
             let alerted: Vec<&&Verdict> = unit.iter().filter(|v| v.alert).collect();
-            if let Some(first) = alerted.first() {
+            // One alert per burst: a burst whose changes were held by an alert that names the
+            // burst (one on another injected change of the actor's, a lookalike account made
+            // in the middle of it, say) was caught by that alert.
+            let holder = || {
+                unit.iter()
+                    .filter_map(|v| v.held_by.as_deref())
+                    .filter_map(|id| by_id.get(id))
+                    .find(|lead| {
+                        lead.alert && lead.reasons.iter().any(|r| r.code == "volume_burst")
+                    })
+            };
+            let first = alerted.first().map(|v| **v).or_else(|| {
+                if class == "bulk_burst" {
+                    holder().copied()
+                } else {
+                    None
+                }
+            });
+            if let Some(first) = first {
                 c.detected += 1;
                 if first
                     .reasons
@@ -655,6 +673,48 @@ mod tests {
             .find(|c| c.key == "calibration:1e-2")
             .unwrap();
         assert!((check.measured - (2.0 / 96.0 / 0.01f64).log10()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_burst_held_by_an_alert_that_names_it_is_caught() {
+        // zed's burst: the alert falls on a lookalike account zed made in the middle of it, and
+        // holds the burst's later changes; a second burst is held by an alert that does not name
+        // a burst (an off-hours session's), which does not count.
+        let mut lead = verdict("l", "zed", 1, true, Some("lookalike_domain"), 1e-9);
+        lead.reasons.push(crate::verdict::Reason {
+            code: "volume_burst".into(),
+            detail: String::new(),
+            p_value: 1e-4,
+            scope: None,
+        });
+        let mut vs = vec![lead, verdict("b0", "zed", 0, false, None, 1.0)];
+        for (i, m) in [2, 3].into_iter().enumerate() {
+            let mut v = verdict(&format!("b{}", i + 1), "zed", m, false, None, 1.0);
+            v.held_by = Some("l".into());
+            vs.push(v);
+        }
+        vs.push(verdict("o", "yan", 0, true, Some("off_hours"), 1e-6));
+        let mut held = verdict("c0", "yan", 1, false, None, 1.0);
+        held.held_by = Some("o".into());
+        vs.push(held);
+        let labels = [
+            ("l", "lookalike_domain"),
+            ("b0", "bulk_burst"),
+            ("b1", "bulk_burst"),
+            ("b2", "bulk_burst"),
+            ("o", "off_hours_admin"),
+            ("c0", "bulk_burst"),
+        ]
+        .map(|(e, c)| Label {
+            event_id: e.into(),
+            class: c.into(),
+        });
+        let r = evaluate(&vs, &labels, &HashMap::new());
+        let bursts = &r.classes["bulk_burst"];
+        assert_eq!((bursts.units, bursts.detected), (2, 1));
+        // Caught, but its alert's top reason is the lookalike.
+        assert_eq!(bursts.top_reason_correct, 0.0);
+        assert_eq!(r.classes["lookalike_domain"].recall, 1.0);
     }
 
     #[test]
