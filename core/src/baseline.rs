@@ -732,6 +732,26 @@ mod tests {
     }
 
     #[test]
+    fn rarity_is_the_share_of_grants_at_most_as_common_and_of_new_ones() {
+        let mut b = Baseline::default();
+        let grants = [("group:a", 90), ("group:b", 8), ("group:c", 1), ("group:d", 1)];
+        for (ent, n) in grants {
+            for _ in 0..n {
+                b.observe(&obs(1_000_000, 10, Some(ent)), Parts::ALL, 30.0);
+            }
+        }
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        // Never granted here: the weight of one-off grants stands in for the unseen.
+        assert!(close(b.rarity_p("group:new"), 2.5 / 101.0));
+        // Granted once: itself and the other one-off.
+        assert!(close(b.rarity_p("group:c"), 2.5 / 101.0));
+        // Granted 8 times: itself and the two one-offs.
+        assert!(close(b.rarity_p("group:b"), 10.5 / 101.0));
+        // The common one is no evidence.
+        assert!(b.rarity_p("group:a") > 0.99);
+    }
+
+    #[test]
     fn bursts_track_the_busiest_window() {
         let mut b = Baseline::default();
         for t in [0, 60, 120, 5_000, 10_000, 10_030] {
