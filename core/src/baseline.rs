@@ -734,7 +734,12 @@ mod tests {
     #[test]
     fn rarity_is_the_share_of_grants_at_most_as_common_and_of_new_ones() {
         let mut b = Baseline::default();
-        let grants = [("group:a", 90), ("group:b", 8), ("group:c", 1), ("group:d", 1)];
+        let grants = [
+            ("group:a", 90),
+            ("group:b", 8),
+            ("group:c", 1),
+            ("group:d", 1),
+        ];
         for (ent, n) in grants {
             for _ in 0..n {
                 b.observe(&obs(1_000_000, 10, Some(ent)), Parts::ALL, 30.0);
