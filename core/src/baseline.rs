@@ -543,7 +543,6 @@ impl Baseline {
         ((here + 1.0) / (self.events.w + 2.0)).min(1.0)
     }
 
-    /// Good–Turing estimate for a never-granted entitlement.
     /// How rare a grant of `ek` is in this scope, as a p-value: the chance that a grant here is
     /// of an entitlement at most as common — the weight of those no more common than it (itself
     /// included), plus the chance of one never granted here, estimated Good–Turing style by the
@@ -561,6 +560,7 @@ impl Baseline {
         ((own + mass + 0.5) / (self.grants.w + 1.0)).min(1.0)
     }
 
+    /// Good–Turing estimate for a never-granted entitlement.
     pub fn new_entitlement_probability(&self) -> (u64, u64, f64) {
         let singletons = self.entitlements.values().filter(|c| c.n == 1).count() as u64;
         let total = self.grants.n;

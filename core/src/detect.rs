@@ -219,6 +219,8 @@ pub struct Enriched<'a> {
     pub approval: Option<&'a Approval>,
     /// A successful grant of an entitlement in `sensitive_entitlements`.
     pub sensitive: bool,
+    /// The actor's email, id and name as the event gives them.
+    pub actor_ids: Vec<&'a str>,
     /// The change window the actor is working in, if any.
     pub change_window: Option<&'a ChangeWindow>,
 }
@@ -292,6 +294,7 @@ pub fn enrich<'a>(event: &'a Event, ctx: &'a Context, cfg: &DetectConfig) -> Enr
         .collect();
     let change_window = ctx.change_window_for(&actor_ids, event.time);
     Enriched {
+        actor_ids,
         change_window,
         event,
         actor,
@@ -1413,10 +1416,7 @@ fn apply_context(
     notes: &mut Vec<ContextNote>,
 ) {
     let event = e.event;
-    let actor_ids: Vec<&str> = [&event.actor.email, &event.actor.id, &event.actor.name]
-        .into_iter()
-        .filter_map(|s| s.as_deref())
-        .collect();
+    let actor_ids = &e.actor_ids;
     let break_glass = cfg
         .break_glass
         .iter()

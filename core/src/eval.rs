@@ -293,11 +293,10 @@ pub fn evaluate(
         let Some(class) = label_of.get(v.event_id.as_str()) else {
             continue;
         };
+        // Bursts are in `burst_units` above.
         if is_decoy(class) {
             decoy_events.entry((*class).to_owned()).or_default().push(v);
-        } else if *class == "bulk_burst" {
-            // In `burst_units` above.
-        } else {
+        } else if *class != "bulk_burst" {
             units.entry((*class).to_owned()).or_default().push(vec![v]);
         }
     }
