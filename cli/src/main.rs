@@ -734,9 +734,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut stderr = std::io::stderr().lock();
             writeln!(
                 stderr,
-                "sealed {} verdicts and feedback into the audit chain (head at record {})",
+                "sealed {} verdicts and feedback into the audit chain (head at record {}); keep \
+                 the head below outside the table and check it with `audit verify --head`",
                 report.sealed, report.head_seq
             )?;
+            // The head on standard output, alone, for a script to keep.
+            if let Some(head) = &report.head {
+                writeln!(std::io::stdout().lock(), "{head}")?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::DeadLetters { state } => {

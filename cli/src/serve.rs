@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use provguard_core::store::SqliteStore;
 use provguard_core::webhook::{self, Outcome, Request, WebhookSecrets};
 use provguard_core::{Mode, Pipeline};
@@ -80,11 +80,15 @@ pub fn run(
         }
         let header = tiny_http::Header::from_bytes("Content-Type", content_type)
             .map_err(|()| anyhow::anyhow!("bad header"))?;
-        let _ = http.respond(
-            tiny_http::Response::from_string(body)
-                .with_status_code(status)
-                .with_header(header),
-        );
+        let mut response = tiny_http::Response::from_string(body)
+            .with_status_code(status)
+            .with_header(header);
+        for (name, value) in webhook::RESPONSE_HEADERS {
+            if let Ok(h) = tiny_http::Header::from_bytes(*name, *value) {
+                response.add_header(h);
+            }
+        }
+        let _ = http.respond(response);
         if max_requests.is_some_and(|m| served + 1 >= m) {
             break;
         }
@@ -133,8 +137,10 @@ fn handle(
                         .to_string(),
                 ));
             }
-            let replay = webhook::replay_key(&req);
-            if let Some(k) = &replay {
+            // Claimed before processing, given back if processing fails (see the ingest
+            // function): the same signed request is processed once.
+            let claim = webhook::replay_claim(&req, secrets);
+            if let Some((k, until)) = &claim {
                 replays.retain(|_, until| *until >= now);
                 if replays.contains_key(k) {
                     if let Outcome::Respond {
@@ -146,16 +152,19 @@ fn handle(
                         return Ok((status, content_type, body));
                     }
                 }
+                replays.insert(k.clone(), *until);
             }
             let stdout = std::io::stdout();
-            let stats =
-                pipeline.process_bytes(&body, Some(&source), Mode::Score, now, &mut |v| {
+            let stats = pipeline
+                .process_bytes(&body, Some(&source), Mode::Score, now, &mut |v| {
                     let mut out = stdout.lock();
                     let _ = writeln!(out, "{}", serde_json::to_string(v).unwrap_or_default());
+                })
+                .inspect_err(|_| {
+                    if let Some((k, _)) = &claim {
+                        replays.remove(k);
+                    }
                 })?;
-            if let Some(k) = replay {
-                replays.insert(k, now + Duration::seconds(webhook::replay_window(secrets)));
-            }
             Ok((
                 200,
                 "application/json",

@@ -149,7 +149,7 @@ impl Context {
                     .iter()
                     .any(|e| e.eq_ignore_ascii_case(&a.entitlement))
                 && a.approved_at
-                    .is_none_or(|s| s <= at + chrono::Duration::hours(1))
+                    .is_none_or(|s| s <= crate::time::after(at, chrono::Duration::hours(1)))
                 && a.expires_at.is_none_or(|e| at <= e)
         })
     }

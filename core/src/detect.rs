@@ -1071,7 +1071,7 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
                         ),
                     )
                     .scope(format!("tenant:{tenant}"));
-                    let window = Duration::minutes(cfg.burst_window_minutes);
+                    let window = crate::time::minutes(cfg.burst_window_minutes);
                     if let Some(first) =
                         ongoing_burst_alert(ev.tenant_recent, event.time, window, &event.id)
                     {
@@ -1193,8 +1193,12 @@ pub fn score(e: &Enriched<'_>, ev: &Evidence<'_>, cfg: &DetectConfig) -> Verdict
         // --- escalation chain: created then privileged by the same actor within minutes; or a
         // guest made a member, then privileged, within days (by anyone).
         if grant && tier.is_privileged() {
-            let since = event.time - Duration::minutes(cfg.escalation_window_minutes);
-            let guest_since = event.time - Duration::days(cfg.guest_escalation_days);
+            let since = crate::time::before(
+                event.time,
+                crate::time::minutes(cfg.escalation_window_minutes),
+            );
+            let guest_since =
+                crate::time::before(event.time, crate::time::days(cfg.guest_escalation_days));
             let created = ev.target_recent.iter().find(|s| {
                 s.action == Action::CreateAccount
                     && s.time >= since
@@ -1863,7 +1867,7 @@ fn burst_window<'a>(
     event: &Event,
     cfg: &DetectConfig,
 ) -> Vec<&'a EventSummary> {
-    let since = event.time - Duration::minutes(cfg.burst_window_minutes);
+    let since = crate::time::before(event.time, crate::time::minutes(cfg.burst_window_minutes));
     recent
         .iter()
         .filter(|s| s.time >= since && s.time <= event.time && s.id != event.id)
@@ -1933,7 +1937,7 @@ fn ln_factorial(k: u64) -> f64 {
 
 /// Start of the history window attached to alerts.
 pub fn history_since(event_time: DateTime<Utc>, cfg: &DetectConfig) -> DateTime<Utc> {
-    event_time - Duration::days(cfg.history_days)
+    crate::time::before(event_time, crate::time::days(cfg.history_days))
 }
 
 #[cfg(test)]

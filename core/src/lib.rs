@@ -21,6 +21,7 @@ pub mod remediate;
 #[cfg(feature = "aws")]
 pub mod secret;
 pub mod store;
+pub mod time;
 pub mod verdict;
 pub mod webhook;
 

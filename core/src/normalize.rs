@@ -43,7 +43,7 @@ const DENIED_FUNCTIONS: &[&str] = &[
 ];
 
 /// Largest decompressed input accepted from one gzip file.
-const MAX_DECOMPRESSED: u64 = 512 * 1024 * 1024;
+pub const MAX_DECOMPRESSED: u64 = 512 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
@@ -317,7 +317,11 @@ impl Normalizer {
                 };
             }
         }
-        match self.to_events(target.value) {
+        // A user's mapping (not one replacing a bundled program) speaks for its own source
+        // only: it cannot claim to be `okta` and so pick the provider remediation acts at,
+        // nor take the id of another source's event.
+        let custom = (!BUNDLED.iter().any(|(n, _)| *n == name)).then_some(name.as_str());
+        match self.to_events(target.value, custom) {
             Ok(events) => Normalized::Events(events),
             Err(reason) => Normalized::DeadLetter {
                 source: Some(name),
@@ -327,8 +331,9 @@ impl Normalizer {
     }
 
     /// The typed boundary: VRL output → `Event`s, with ids made unique within the record and
-    /// privilege tiers taken from the table.
-    fn to_events(&self, out: VrlValue) -> Result<Vec<Event>, String> {
+    /// privilege tiers taken from the table. Events of a custom `mapping` take its name as
+    /// their source and have their ids prefixed with `<mapping>:`.
+    fn to_events(&self, out: VrlValue, mapping: Option<&str>) -> Result<Vec<Event>, String> {
         let json: Json = out
             .try_into()
             .map_err(|e| format!("normalizer output is not JSON: {e:?}"))?;
@@ -349,6 +354,14 @@ impl Normalizer {
             })?;
             if event.id.is_empty() {
                 return Err(format!("normalizer output #{i} has an empty id"));
+            }
+            if let Some(m) = mapping {
+                if event.source != m {
+                    event.source = m.to_owned();
+                }
+                if !(event.id.starts_with(m) && event.id[m.len()..].starts_with(':')) {
+                    event.id = format!("{m}:{}", event.id);
+                }
             }
             if events.iter().any(|e: &Event| e.id == event.id) {
                 event.id = format!("{}#{i}", event.id);
@@ -481,19 +494,35 @@ fn write_canonical(v: &Json, out: &mut Vec<u8>) {
 
 /// Splits raw input (any of the accepted file shapes, optionally gzip) into records.
 /// Pieces that are not JSON objects come back as [`BadInput`], so nothing is lost.
+///
+/// The input is one JSON document (an object, an array, or a known container) when it parses
+/// as one. Otherwise it is read as JSON Lines when it has more than one non-blank line and at
+/// least one of them is a complete JSON value on its own: every line is then its own record,
+/// and every line that is not one (a log line, bytes that are not UTF-8, a half-written record)
+/// is its own [`BadInput`] with its line number, so one stray line costs one record, not the
+/// file. Failing that, it is read as JSON values one after another (concatenated documents);
+/// what cannot be read is one [`BadInput`] with its line.
 pub fn split_input(bytes: &[u8]) -> Vec<Result<RawRecord, BadInput>> {
+    split_input_limited(bytes, MAX_DECOMPRESSED)
+}
+
+/// [`split_input`] with gzip input refused when it inflates past `max_inflated` bytes (a
+/// webhook body is limited far below a file).
+pub fn split_input_limited(bytes: &[u8], max_inflated: u64) -> Vec<Result<RawRecord, BadInput>> {
     let decompressed;
-    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        let mut dec = flate2::read::MultiGzDecoder::new(bytes).take(MAX_DECOMPRESSED);
-        if let Err(e) = dec.read_to_end(&mut out) {
-            return vec![Err(BadInput {
-                raw: String::new(),
-                reason: format!("gzip input cannot be decompressed: {e}"),
-            })];
+    let bytes = if is_gzip(bytes) {
+        match gunzip(bytes, max_inflated) {
+            Ok(out) => {
+                decompressed = out;
+                &decompressed[..]
+            }
+            Err(e) => {
+                return vec![Err(BadInput {
+                    raw: String::new(),
+                    reason: e.to_string(),
+                })];
+            }
         }
-        decompressed = out;
-        &decompressed[..]
     } else {
         bytes
     };
@@ -503,31 +532,116 @@ pub fn split_input(bytes: &[u8]) -> Vec<Result<RawRecord, BadInput>> {
         return Vec::new();
     }
     let mut out = Vec::new();
-    match serde_json::from_str::<Json>(trimmed) {
-        Ok(v) => split_value(v, None, &mut out),
-        Err(whole_err) => {
-            let lines: Vec<&str> = trimmed.lines().filter(|l| !l.trim().is_empty()).collect();
-            let looks_like_lines =
-                lines.len() > 1 && lines.iter().all(|l| l.trim_start().starts_with(['{', '[']));
-            if looks_like_lines {
-                for (n, line) in lines.iter().enumerate() {
-                    match serde_json::from_str::<Json>(line) {
-                        Ok(v) => split_value(v, None, &mut out),
-                        Err(e) => out.push(Err(BadInput {
-                            raw: (*line).to_owned(),
-                            reason: format!("line {}: malformed JSON: {e}", n + 1),
-                        })),
-                    }
-                }
-            } else {
+    let whole_err = match serde_json::from_str::<Json>(trimmed) {
+        Ok(v) => {
+            split_value(v, None, &mut out);
+            return out;
+        }
+        Err(e) => e,
+    };
+    if split_lines(&text, &mut out) {
+        return out;
+    }
+    split_stream(trimmed, whole_err, &mut out);
+    out
+}
+
+/// Whether `bytes` start with the gzip magic number.
+pub fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+/// Why gzip input was not inflated.
+#[derive(Debug, thiserror::Error)]
+pub enum GunzipError {
+    #[error("gzip input inflates past {0} bytes (the limit for this input); refused unread")]
+    TooLarge(u64),
+    #[error("gzip input cannot be decompressed: {0}")]
+    Corrupt(#[source] std::io::Error),
+}
+
+/// Inflates gzip `bytes` (all members), refusing output larger than `max` bytes: a small
+/// compressed body can inflate a thousandfold.
+pub fn gunzip(bytes: &[u8], max: u64) -> Result<Vec<u8>, GunzipError> {
+    let mut out = Vec::new();
+    let mut dec = flate2::read::MultiGzDecoder::new(bytes).take(max.saturating_add(1));
+    dec.read_to_end(&mut out).map_err(GunzipError::Corrupt)?;
+    if out.len() as u64 > max {
+        return Err(GunzipError::TooLarge(max));
+    }
+    Ok(out)
+}
+
+/// JSON Lines (see [`split_input`]): `false`, with `out` untouched, when `text` is not.
+fn split_lines(text: &str, out: &mut Vec<Result<RawRecord, BadInput>>) -> bool {
+    let mut parsed: Vec<(usize, &str, Result<Json, serde_json::Error>)> = Vec::new();
+    let mut any_value = false;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    for (n, line) in text.split('\n').enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let v = serde_json::from_str::<Json>(line);
+        any_value |= v.is_ok();
+        parsed.push((n + 1, line, v));
+    }
+    if parsed.len() < 2 || !any_value {
+        return false;
+    }
+    for (n, line, v) in parsed {
+        match v {
+            Ok(v) => split_value(v, None, out),
+            Err(e) => {
+                let utf8 = if line.contains('\u{fffd}') {
+                    " (the line holds bytes that are not UTF-8)"
+                } else {
+                    ""
+                };
                 out.push(Err(BadInput {
-                    raw: trimmed.to_owned(),
-                    reason: format!("malformed JSON: {whole_err}"),
+                    raw: line.to_owned(),
+                    reason: format!("line {n}: malformed JSON: {e}{utf8}"),
                 }));
             }
         }
     }
-    out
+    true
+}
+
+/// JSON values one after another; the first that cannot be read ends the input as one
+/// [`BadInput`] holding the rest (with the line it starts on).
+fn split_stream(
+    trimmed: &str,
+    whole_err: serde_json::Error,
+    out: &mut Vec<Result<RawRecord, BadInput>>,
+) {
+    let mut values = serde_json::Deserializer::from_str(trimmed).into_iter::<Json>();
+    let mut read = 0;
+    loop {
+        let at = values.byte_offset();
+        match values.next() {
+            None => return,
+            Some(Ok(v)) => {
+                split_value(v, None, out);
+                read += 1;
+            }
+            Some(Err(e)) => {
+                let rest = trimmed[at..].trim_start();
+                let reason = if read == 0 {
+                    format!("malformed JSON: {whole_err}")
+                } else {
+                    let start = trimmed.len() - rest.len();
+                    let line = trimmed[..start].matches('\n').count() + 1;
+                    format!("line {line}: malformed JSON after {read} document(s): {e}")
+                };
+                out.push(Err(BadInput {
+                    raw: rest.to_owned(),
+                    reason,
+                }));
+                return;
+            }
+        }
+    }
 }
 
 /// Splits one parsed value into records (see the module docs for the containers).
@@ -715,6 +829,16 @@ mod tests {
         let out = split_input(&gz);
         assert_eq!(out.len(), 1);
         assert!(out[0].is_ok());
+        // Past the limit it is refused, not cut short and read as a truncated document.
+        let out = split_input_limited(&gz, 10);
+        assert_eq!(out.len(), 1);
+        let Err(bad) = &out[0] else { panic!() };
+        assert!(
+            bad.reason.contains("inflates past 10 bytes"),
+            "{}",
+            bad.reason
+        );
+        assert!(split_input_limited(&gz, 31)[0].is_ok());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::baseline::{Baseline, ScopeKey};
 use crate::context::Context;
@@ -205,14 +205,26 @@ impl<S: Store> Pipeline<S> {
         };
         match self.normalizer.normalize(record, source, now) {
             Normalized::Events(events) => {
-                let horizon = now.max(Utc::now()) + Duration::minutes(self.cfg.max_future_minutes);
-                if let Some(e) = events.iter().find(|e| e.time > horizon) {
-                    let reason = format!(
-                        "event {} is dated {}, more than {} minutes after it was received: a wrong clock or a forged time (not scored, so it cannot skew the baselines)",
-                        e.id,
-                        e.time.to_rfc3339(),
-                        self.cfg.max_future_minutes
-                    );
+                let horizon = crate::time::after(
+                    now.max(Utc::now()),
+                    crate::time::minutes(self.cfg.max_future_minutes),
+                );
+                let misdated = |e: &Event| e.time > horizon || e.time < DateTime::UNIX_EPOCH;
+                if let Some(e) = events.iter().find(|e| misdated(e)) {
+                    let reason = if e.time < DateTime::UNIX_EPOCH {
+                        format!(
+                            "event {} is dated {}, before 1970: a wrong clock or a forged time (not scored, so it cannot skew the baselines)",
+                            e.id,
+                            e.time.to_rfc3339(),
+                        )
+                    } else {
+                        format!(
+                            "event {} is dated {}, more than {} minutes after it was received: a wrong clock or a forged time (not scored, so it cannot skew the baselines)",
+                            e.id,
+                            e.time.to_rfc3339(),
+                            self.cfg.max_future_minutes
+                        )
+                    };
                     stats.dead_lettered += 1;
                     tracing::warn!(source = %e.source, %reason, "record dead-lettered");
                     self.store.dead_letter(&DeadLetter {
@@ -274,13 +286,15 @@ impl<S: Store> Pipeline<S> {
             .cloned()
             .collect();
         let cfg = &self.cfg;
-        let lookback = Duration::days(cfg.history_days)
-            .max(Duration::minutes(cfg.burst_window_minutes))
-            .max(Duration::minutes(cfg.escalation_window_minutes));
+        let lookback = crate::time::days(cfg.history_days)
+            .max(crate::time::minutes(cfg.burst_window_minutes))
+            .max(crate::time::minutes(cfg.escalation_window_minutes));
         // The detectors' windows; the tenant's activity is read that far back too, so a burst
         // that outlasts its window is still the one that alerted.
-        let detector_since = event.time
-            - Duration::minutes(cfg.burst_window_minutes.max(cfg.escalation_window_minutes));
+        let detector_since = crate::time::before(
+            event.time,
+            crate::time::minutes(cfg.burst_window_minutes.max(cfg.escalation_window_minutes)),
+        );
         // One batched read: does the event exist, the baselines not cached, recent events.
         let snapshot = self.store.snapshot(&ReadRequest {
             event_id: &event.id,
@@ -288,7 +302,7 @@ impl<S: Store> Pipeline<S> {
             actor_key: &enriched.actor_key,
             target_key: &enriched.target_key,
             scopes: &missing,
-            since: event.time - lookback,
+            since: crate::time::before(event.time, lookback),
             until: event.time,
             limit: RECENT_LIMIT,
             window_since: detector_since,
@@ -460,7 +474,7 @@ impl<S: Store> Pipeline<S> {
 
     /// The first event of the actor's burst under way that already alerted for it.
     fn burst_alerted(&self, event: &Event, actor_recent: &[EventSummary]) -> Option<String> {
-        let window = Duration::minutes(self.cfg.burst_window_minutes);
+        let window = crate::time::minutes(self.cfg.burst_window_minutes);
         detect::ongoing_burst_alert(actor_recent, event.time, window, &event.id)
             .map(|s| s.id.clone())
     }
@@ -472,7 +486,7 @@ impl<S: Store> Pipeline<S> {
         if event.privilege().is_privileged() {
             return None;
         }
-        let session = Duration::hours(self.cfg.off_hours_session_hours);
+        let session = crate::time::minutes(self.cfg.off_hours_session_hours.saturating_mul(60));
         actor_recent
             .iter()
             .filter(|s| {
@@ -493,7 +507,7 @@ impl<S: Store> Pipeline<S> {
         now: DateTime<Utc>,
         window_days: i64,
     ) -> Result<(u64, u64, usize), StoreError> {
-        let since = now - Duration::days(window_days);
+        let since = crate::time::before(now, crate::time::days(window_days));
         let mut all: HashMap<ScopeKey, Baseline> = HashMap::new();
         let (mut used, mut left_out) = (0u64, 0u64);
         let ctx = &self.ctx;

@@ -23,6 +23,24 @@
 //! Changes whose inverse needs an id the event does not carry (an Okta admin-role assignment id,
 //! an Entra app-role assignment id, a Google role assignment id, an identity-store membership id)
 //! get a [`Step::Manual`] saying what to do; a plan with such a step is never executed.
+//!
+//! **The AWS account.** An IAM call changes the account of the credentials it is made with, and
+//! IAM names (`user/bob`) are unique only within an account. A CloudTrail plan therefore carries
+//! [`Plan::account`]: the account of the target's ARN, else the event's tenant (CloudTrail's
+//! `recipientAccountId`). When the target's ARN, an entitlement ARN and the tenant name different
+//! accounts there is no plan ([`PlanError::AccountMismatch`]): which account to change would be a
+//! guess. A host runs IAM steps only with credentials in that account.
+//!
+//! **Provider ids.** Every id taken from the event into a REST path must be of the provider's id
+//! form, else there is no plan ([`PlanError::InvalidId`]); percent-encoding alone would let `..`
+//! through, which an HTTP client resolves as "the parent", so `DELETE /api/v1/groups/../users/x`
+//! would address another object:
+//!
+//! | provider | ids in paths | accepted |
+//! |---|---|---|
+//! | Okta | user `00u…`, group `00g…`, app `0oa…` | 1–64 ASCII letters and digits |
+//! | Entra | object ids, directory role template ids | GUIDs, `8-4-4-4-12` hexadecimal digits |
+//! | Google | group and member keys | an e-mail address (ASCII letters, digits and `.` `_` `-` `+` `'` before the `@`; a dotted domain of letters, digits and `-`), or a unique id of 1–64 ASCII letters and digits |
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -235,6 +253,10 @@ pub struct Plan {
     pub remedy: Remedy,
     pub source: String,
     pub tenant: String,
+    /// The AWS account the plan's IAM steps act in (CloudTrail: the target ARN's account, else
+    /// the tenant); `None` for other sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     pub actor: String,
     pub target: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -269,6 +291,28 @@ pub enum PlanError {
         remedy: Remedy,
         what: &'static str,
     },
+    /// The target's ARN, an entitlement ARN and the tenant name different AWS accounts.
+    #[error(
+        "event {event_id} names more than one AWS account ({}); an IAM change is made in one",
+        accounts.join(", ")
+    )]
+    AccountMismatch {
+        event_id: String,
+        accounts: Vec<String>,
+    },
+    /// An id for a REST path is not of the provider's id form (see the module docs).
+    #[error(
+        "event {event_id}: {what} {id:?} is not {expected}; no {} call is made with it",
+        provider.as_str()
+    )]
+    InvalidId {
+        event_id: String,
+        provider: Provider,
+        what: &'static str,
+        /// The id as given (at most 64 characters of it).
+        id: String,
+        expected: &'static str,
+    },
 }
 
 /// Percent-encodes one path segment (RFC 3986 unreserved characters and `@` stay as they are).
@@ -282,6 +326,116 @@ pub fn segment(raw: &str) -> String {
         }
     }
     out
+}
+
+/// 1–64 ASCII letters and digits: an Okta id (`00u…`, `00g…`, `0oa…`), a Google unique id.
+fn alphanumeric_id(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A GUID as Entra writes object and role template ids: `8-4-4-4-12` hexadecimal digits.
+fn guid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// An e-mail address as Google keys groups and members by: ASCII letters, digits and `.` `_`
+/// `-` `+` `'` before the `@`, a domain of two or more labels of letters, digits and `-`.
+fn email_key(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    s.len() <= 254
+        && (1..=64).contains(&local.len())
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+' | b'\''))
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            (1..=63).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// An id from the event for a `provider` REST path, percent-encoded: missing, or not of the
+/// provider's id form (see the module docs), there is no plan.
+fn path_id(
+    e: &Event,
+    remedy: Remedy,
+    provider: Provider,
+    what: &'static str,
+    raw: Option<&str>,
+) -> Result<String, PlanError> {
+    let raw = raw.ok_or_else(|| missing(e, remedy, what))?;
+    let (valid, expected) = match provider {
+        Provider::Okta => (
+            alphanumeric_id(raw),
+            "an Okta id (1-64 ASCII letters and digits)",
+        ),
+        Provider::Entra => (guid(raw), "a GUID"),
+        Provider::Gworkspace => (
+            email_key(raw) || alphanumeric_id(raw),
+            "an e-mail address or a Google unique id",
+        ),
+    };
+    if !valid {
+        return Err(PlanError::InvalidId {
+            event_id: e.id.clone(),
+            provider,
+            what,
+            id: raw.chars().take(64).collect(),
+            expected,
+        });
+    }
+    Ok(segment(raw))
+}
+
+/// The AWS account of an ARN (`arn:aws:iam::111122223333:user/ann` → 111122223333); `None`
+/// for ARNs without one (`arn:aws:iam::aws:policy/…`, AWS's own policies; `arn:aws:sso:::…`).
+fn arn_account(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    if parts.next()? != "arn" {
+        return None;
+    }
+    // partition, service, region, then the account; the resource must follow.
+    let account = parts.nth(3)?;
+    parts.next()?;
+    (!account.is_empty() && account != "aws").then_some(account)
+}
+
+/// The AWS account a CloudTrail event's change was made in: the account of the target's ARN,
+/// else the tenant (CloudTrail's `recipientAccountId`; `unknown` when the record had none).
+/// An entitlement ARN's account (a group, a customer-managed policy) is the same account or
+/// the event is inconsistent; so is a tenant that is not the ARNs' account.
+fn aws_account(e: &Event) -> Result<Option<String>, PlanError> {
+    if e.source != "cloudtrail" {
+        return Ok(None);
+    }
+    let tenant = Some(e.tenant.trim()).filter(|t| !t.is_empty() && *t != "unknown");
+    let named = [
+        e.target.id.as_deref().and_then(arn_account),
+        e.entitlement
+            .as_ref()
+            .and_then(|ent| ent.id.as_deref())
+            .and_then(arn_account),
+        tenant,
+    ];
+    let mut accounts: Vec<String> = Vec::new();
+    for a in named.into_iter().flatten() {
+        if !accounts.iter().any(|x| x == a) {
+            accounts.push(a.to_owned());
+        }
+    }
+    if accounts.len() > 1 {
+        return Err(PlanError::AccountMismatch {
+            event_id: e.id.clone(),
+            accounts,
+        });
+    }
+    Ok(accounts.pop())
 }
 
 /// The break-glass account among the event's actor and target, if any (case-insensitive on
@@ -319,6 +473,7 @@ pub fn plan(event: &Event, remedy: Remedy) -> Result<Plan, PlanError> {
             event_id: event.id.clone(),
         });
     }
+    let account = aws_account(event)?;
     let mut notes = Vec::new();
     let steps = match remedy {
         Remedy::Revert => revert(event, &mut notes)?,
@@ -329,6 +484,7 @@ pub fn plan(event: &Event, remedy: Remedy) -> Result<Plan, PlanError> {
         remedy,
         source: event.source.clone(),
         tenant: event.tenant.clone(),
+        account,
         actor: event.actor.label().to_owned(),
         target: event.target.label().to_owned(),
         entitlement: event.entitlement.as_ref().map(|e| e.label().to_owned()),
@@ -525,14 +681,11 @@ fn revert(e: &Event, notes: &mut Vec<String>) -> Result<Vec<Step>, PlanError> {
             }
         }
         "okta" => {
-            let uid = segment(target_id.ok_or_else(|| missing(e, r, "the Okta user id"))?);
+            let uid = path_id(e, r, Provider::Okta, "the Okta user id", target_id)?;
             match e.action {
                 Action::AddToGroup => {
-                    let gid = segment(
-                        ent.id
-                            .as_deref()
-                            .ok_or_else(|| missing(e, r, "the Okta group id"))?,
-                    );
+                    let gid =
+                        path_id(e, r, Provider::Okta, "the Okta group id", ent.id.as_deref())?;
                     Ok(vec![http(
                         Provider::Okta,
                         "RemoveUserFromGroup",
@@ -541,11 +694,7 @@ fn revert(e: &Event, notes: &mut Vec<String>) -> Result<Vec<Step>, PlanError> {
                     )])
                 }
                 Action::AssignApp => {
-                    let app = segment(
-                        ent.id
-                            .as_deref()
-                            .ok_or_else(|| missing(e, r, "the Okta app id"))?,
-                    );
+                    let app = path_id(e, r, Provider::Okta, "the Okta app id", ent.id.as_deref())?;
                     Ok(vec![http(
                         Provider::Okta,
                         "UnassignUserFromApp",
@@ -566,14 +715,16 @@ fn revert(e: &Event, notes: &mut Vec<String>) -> Result<Vec<Step>, PlanError> {
             }
         }
         "entra" => {
-            let uid = segment(target_id.ok_or_else(|| missing(e, r, "the Entra object id"))?);
+            let uid = path_id(e, r, Provider::Entra, "the Entra object id", target_id)?;
             match (e.action, ent.kind) {
                 (Action::AddToGroup, _) => {
-                    let gid = segment(
-                        ent.id
-                            .as_deref()
-                            .ok_or_else(|| missing(e, r, "the Entra group id"))?,
-                    );
+                    let gid = path_id(
+                        e,
+                        r,
+                        Provider::Entra,
+                        "the Entra group id",
+                        ent.id.as_deref(),
+                    )?;
                     Ok(vec![http(
                         Provider::Entra,
                         "RemoveGroupMember",
@@ -592,11 +743,13 @@ fn revert(e: &Event, notes: &mut Vec<String>) -> Result<Vec<Step>, PlanError> {
                     }])
                 }
                 (Action::GrantRole, EntitlementKind::Role) => {
-                    let rid = segment(
-                        ent.id
-                            .as_deref()
-                            .ok_or_else(|| missing(e, r, "the directory role template id"))?,
-                    );
+                    let rid = path_id(
+                        e,
+                        r,
+                        Provider::Entra,
+                        "the directory role template id",
+                        ent.id.as_deref(),
+                    )?;
                     Ok(vec![http(
                         Provider::Entra,
                         "RemoveDirectoryRoleMember",
@@ -614,21 +767,22 @@ fn revert(e: &Event, notes: &mut Vec<String>) -> Result<Vec<Step>, PlanError> {
             }
         }
         "gworkspace" => {
-            let member = segment(
-                e.target
-                    .email
-                    .as_deref()
-                    .or(target_id)
-                    .ok_or_else(|| missing(e, r, "the member's e-mail"))?,
-            );
+            let member = path_id(
+                e,
+                r,
+                Provider::Gworkspace,
+                "the member's e-mail",
+                e.target.email.as_deref().or(target_id),
+            )?;
             match e.action {
                 Action::AddToGroup => {
-                    let group = segment(
-                        ent.id
-                            .as_deref()
-                            .or(ent.name.as_deref())
-                            .ok_or_else(|| missing(e, r, "the group"))?,
-                    );
+                    let group = path_id(
+                        e,
+                        r,
+                        Provider::Gworkspace,
+                        "the group",
+                        ent.id.as_deref().or(ent.name.as_deref()),
+                    )?;
                     Ok(vec![http(
                         Provider::Gworkspace,
                         "RemoveGroupMember",
@@ -674,7 +828,7 @@ fn disable(e: &Event, notes: &mut Vec<String>) -> Result<Vec<Step>, PlanError> {
             )),
         },
         "okta" => {
-            let uid = segment(target_id.ok_or_else(|| missing(e, r, "the Okta user id"))?);
+            let uid = path_id(e, r, Provider::Okta, "the Okta user id", target_id)?;
             Ok(vec![http(
                 Provider::Okta,
                 "SuspendUser",
@@ -683,7 +837,7 @@ fn disable(e: &Event, notes: &mut Vec<String>) -> Result<Vec<Step>, PlanError> {
             )])
         }
         "entra" => {
-            let uid = segment(target_id.ok_or_else(|| missing(e, r, "the Entra object id"))?);
+            let uid = path_id(e, r, Provider::Entra, "the Entra object id", target_id)?;
             let mut step = http(
                 Provider::Entra,
                 "DisableUser",
@@ -696,13 +850,13 @@ fn disable(e: &Event, notes: &mut Vec<String>) -> Result<Vec<Step>, PlanError> {
             Ok(vec![step])
         }
         "gworkspace" => {
-            let user = segment(
-                e.target
-                    .email
-                    .as_deref()
-                    .or(target_id)
-                    .ok_or_else(|| missing(e, r, "the user's e-mail"))?,
-            );
+            let user = path_id(
+                e,
+                r,
+                Provider::Gworkspace,
+                "the user's e-mail",
+                e.target.email.as_deref().or(target_id),
+            )?;
             let mut step = http(
                 Provider::Gworkspace,
                 "SuspendUser",
@@ -854,18 +1008,18 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let entra = event(json!({"source": "entra",
-            "target": {"id": "5a9c2e7f", "kind": "human"},
+            "target": {"id": "5a9c2e7f-8b13-4d64-9f0a-3c6e1b8d4f25", "kind": "human"},
             "entitlement": {"id": "62e90394-69f5-4237-9190-012177145e10", "name": "Global Administrator", "kind": "role"}}));
         assert_eq!(
             only_step(&plan(&entra, Remedy::Revert).unwrap()).describe(),
-            "entra:RemoveDirectoryRoleMember DELETE /directoryRoles(roleTemplateId='62e90394-69f5-4237-9190-012177145e10')/members/5a9c2e7f/$ref"
+            "entra:RemoveDirectoryRoleMember DELETE /directoryRoles(roleTemplateId='62e90394-69f5-4237-9190-012177145e10')/members/5a9c2e7f-8b13-4d64-9f0a-3c6e1b8d4f25/$ref"
         );
         let google = event(json!({"source": "gworkspace", "action": "add_to_group",
             "target": {"email": "olivia@acme.example", "kind": "human"},
-            "entitlement": {"id": "prod oncall@acme.example", "kind": "group"}}));
+            "entitlement": {"id": "o'neil-team@acme.example", "kind": "group"}}));
         assert_eq!(
             only_step(&plan(&google, Remedy::Revert).unwrap()).describe(),
-            "gworkspace:RemoveGroupMember DELETE /admin/directory/v1/groups/prod%20oncall@acme.example/members/olivia@acme.example"
+            "gworkspace:RemoveGroupMember DELETE /admin/directory/v1/groups/o%27neil-team@acme.example/members/olivia@acme.example"
         );
         let okta_role = event(json!({"source": "okta",
             "target": {"id": "00u7", "kind": "human"},
@@ -901,6 +1055,131 @@ mod tests {
         ));
         let custom = event(json!({"source": "hrtool"}));
         assert!(plan(&custom, Remedy::Revert).is_err());
+    }
+
+    #[test]
+    fn cloudtrail_plans_carry_the_aws_account_of_the_change() {
+        // The target ARN's account.
+        let p = plan(&event(json!({})), Remedy::Revert).unwrap();
+        assert_eq!(p.account.as_deref(), Some("111122223333"));
+        assert_eq!(serde_json::to_value(&p).unwrap()["account"], "111122223333");
+        let p = plan(&event(json!({})), Remedy::DisableAccount).unwrap();
+        assert_eq!(p.account.as_deref(), Some("111122223333"));
+        // No ARN: the tenant (CloudTrail's recipientAccountId).
+        let sso = event(json!({"action": "assign_permission_set",
+            "target": {"id": "e4b8a2c1-7011", "kind": "human"},
+            "entitlement": {"id": "arn:aws:sso:::permissionSet/ssoins-7223a1b2c3d4e5f6/ps-3c2b1a0f9e8d7c6b",
+                            "kind": "permission_set"}}));
+        assert_eq!(
+            plan(&sso, Remedy::Revert).unwrap().account.as_deref(),
+            Some("111122223333")
+        );
+        // Other sources act through their own APIs: no AWS account.
+        let okta = event(json!({"source": "okta", "tenant": "acme.okta.com",
+            "target": {"id": "00u1", "kind": "human"}}));
+        assert_eq!(plan(&okta, Remedy::DisableAccount).unwrap().account, None);
+    }
+
+    #[test]
+    fn an_event_naming_two_aws_accounts_has_no_plan() {
+        // A tenant that is not the target's account.
+        let e = event(json!({"tenant": "444455556666"}));
+        for remedy in [Remedy::Revert, Remedy::DisableAccount] {
+            match plan(&e, remedy) {
+                Err(PlanError::AccountMismatch { accounts, .. }) => {
+                    assert_eq!(accounts, ["111122223333", "444455556666"]);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // A group of another account than the user's.
+        let group = event(json!({"action": "add_to_group",
+            "entitlement": {"id": "arn:aws:iam::444455556666:group/admins", "name": "admins", "kind": "group"}}));
+        assert!(matches!(
+            plan(&group, Remedy::Revert),
+            Err(PlanError::AccountMismatch { .. })
+        ));
+        // AWS managed policies (account `aws`) belong to no account.
+        assert!(plan(&event(json!({})), Remedy::Revert).is_ok());
+    }
+
+    #[test]
+    fn provider_ids_outside_their_id_form_have_no_plan() {
+        let okta = |target: &str, group: &str| {
+            event(json!({"source": "okta", "action": "add_to_group",
+                "target": {"id": target, "kind": "human"},
+                "entitlement": {"id": group, "name": "Finance", "kind": "group"}}))
+        };
+        let entra = |target: &str, group: &str| {
+            event(json!({"source": "entra", "action": "add_to_group",
+                "target": {"id": target, "kind": "human"},
+                "entitlement": {"id": group, "name": "Finance", "kind": "group"}}))
+        };
+        let google = |member: &str, group: &str| {
+            event(json!({"source": "gworkspace", "action": "add_to_group",
+                "target": {"email": member, "kind": "human"},
+                "entitlement": {"id": group, "kind": "group"}}))
+        };
+        let user = "00u8nwq3rtYhZkP2x5d7";
+        let object = "5a9c2e7f-8b13-4d64-9f0a-3c6e1b8d4f25";
+        let mail = "olivia@acme.example";
+        assert!(plan(&okta(user, "00g5fin4nceGr0upX5d7"), Remedy::Revert).is_ok());
+        assert!(plan(&entra(object, object), Remedy::Revert).is_ok());
+        assert!(plan(&google(mail, "prod-admins@acme.example"), Remedy::Revert).is_ok());
+        assert!(
+            plan(
+                &google("103456789012345678901", "03z8k2m41g7q5n0"),
+                Remedy::Revert
+            )
+            .is_ok()
+        );
+
+        for bad in ["..", ".", "../users/x", "00g5..", "00u1%2F..", "", "a b"] {
+            let cases = [
+                ("okta group", okta(user, bad)),
+                ("okta user", okta(bad, "00g5fin4nceGr0upX5d7")),
+                ("entra group", entra(object, bad)),
+                ("entra user", entra(bad, object)),
+                ("google group", google(mail, bad)),
+                ("google member", google(bad, "prod-admins@acme.example")),
+            ];
+            for (what, e) in cases {
+                match plan(&e, Remedy::Revert) {
+                    Err(PlanError::InvalidId { id, .. }) => assert_eq!(id, bad, "{what}"),
+                    other => panic!("{what} {bad:?}: {other:?}"),
+                }
+            }
+        }
+        // Disabling goes through the same check.
+        let okta_user =
+            event(json!({"source": "okta", "target": {"id": "../groups/00g1", "kind": "human"}}));
+        assert!(matches!(
+            plan(&okta_user, Remedy::DisableAccount),
+            Err(PlanError::InvalidId { .. })
+        ));
+        let entra_user = event(json!({"source": "entra", "target": {"id": "..", "kind": "human"}}));
+        assert!(matches!(
+            plan(&entra_user, Remedy::DisableAccount),
+            Err(PlanError::InvalidId { .. })
+        ));
+        let google_user = event(json!({"source": "gworkspace",
+            "target": {"email": "../../groups/x@acme.example", "kind": "human"}}));
+        assert!(matches!(
+            plan(&google_user, Remedy::DisableAccount),
+            Err(PlanError::InvalidId { .. })
+        ));
+        // Nearly e-mail addresses and nearly GUIDs.
+        for bad in [
+            "a@b",
+            "a@.example",
+            "a@@acme.example",
+            "@acme.example",
+            "a/b@acme.example",
+        ] {
+            assert!(!email_key(bad), "{bad}");
+        }
+        assert!(!guid("5a9c2e7f-8b13-4d64-9f0a-3c6e1b8d4f2g"));
+        assert!(!guid("5a9c2e7f8b134d649f0a3c6e1b8d4f25"));
     }
 
     #[test]

@@ -25,6 +25,17 @@ use subtle::ConstantTimeEq;
 /// Largest body accepted (Lambda Function URLs accept 6 MB; provisioning deliveries are small).
 pub const MAX_BODY: usize = 1024 * 1024;
 
+/// Largest body accepted once a gzip body is inflated: [`MAX_BODY`] is checked on the bytes
+/// received, and a megabyte of gzip can inflate to a gigabyte on a 256 MB function.
+pub const MAX_INFLATED_BODY: u64 = 4 * 1024 * 1024;
+
+/// Longest Microsoft Graph `validationToken` echoed (Graph's are a few hundred characters).
+pub const MAX_VALIDATION_TOKEN: usize = 1024;
+
+/// Headers every webhook answer carries: an echoed token or message is never sniffed into
+/// something a browser would run.
+pub const RESPONSE_HEADERS: &[(&str, &str)] = &[("X-Content-Type-Options", "nosniff")];
+
 /// Default tolerance for signed custom-mapping requests, seconds.
 pub const DEFAULT_REPLAY_WINDOW_SECS: i64 = 300;
 
@@ -196,6 +207,28 @@ pub fn route(req: &Request, secrets: &WebhookSecrets, now: DateTime<Utc>) -> Out
     if req.body.len() > MAX_BODY {
         return respond(413, "body too large");
     }
+    if crate::normalize::is_gzip(&req.body) {
+        // Inflated here, once and bounded, so nothing downstream inflates a webhook body.
+        return match crate::normalize::gunzip(&req.body, MAX_INFLATED_BODY) {
+            Ok(body) if crate::normalize::is_gzip(&body) => {
+                respond(415, "gzip inside gzip is not accepted")
+            }
+            Ok(body) => route(
+                &Request {
+                    body,
+                    ..req.clone()
+                },
+                secrets,
+                now,
+            ),
+            Err(crate::normalize::GunzipError::TooLarge(_)) => {
+                respond(413, "body too large once decompressed")
+            }
+            Err(crate::normalize::GunzipError::Corrupt(_)) => {
+                respond(400, "body cannot be decompressed")
+            }
+        };
+    }
     let path = req.path.trim_end_matches('/');
     let method = req.method.to_ascii_uppercase();
     match (method.as_str(), path) {
@@ -238,17 +271,22 @@ fn okta(req: &Request, secrets: &WebhookSecrets, method: &str) -> Outcome {
 }
 
 fn entra(req: &Request, secrets: &WebhookSecrets) -> Outcome {
+    let Some(secret) = secrets.entra_client_state.as_deref() else {
+        return respond(503, "the entra route is not configured");
+    };
     if let Some(token) = req.query.get("validationToken") {
-        // Subscription validation: echo the token as plain text within 10 seconds.
+        // Subscription validation: echo the token as plain text within 10 seconds. Only on a
+        // configured route, and only a token of a sane length: the echo is text the caller
+        // chose, served from this host (hosts also send `X-Content-Type-Options: nosniff`).
+        if token.len() > MAX_VALIDATION_TOKEN {
+            return respond(400, "validationToken too long");
+        }
         return Outcome::Respond {
             status: 200,
             content_type: "text/plain",
             body: token.clone(),
         };
     }
-    let Some(secret) = secrets.entra_client_state.as_deref() else {
-        return respond(503, "the entra route is not configured");
-    };
     let Ok(doc) = serde_json::from_slice::<Json>(&req.body) else {
         return respond(400, "body is not JSON");
     };
@@ -345,7 +383,7 @@ fn custom(req: &Request, secrets: &WebhookSecrets, mapping: &str, now: DateTime<
     let window = replay_window(secrets);
     let fresh = ts
         .parse::<i64>()
-        .is_ok_and(|t| (now.timestamp() - t).abs() <= window);
+        .is_ok_and(|t| now.timestamp().abs_diff(t) <= window.unsigned_abs());
     if !fresh || !verify_signature(key, ts, &req.body, sig) {
         return respond(401, "unauthorized");
     }
@@ -364,17 +402,33 @@ pub fn replay_window(secrets: &WebhookSecrets) -> i64 {
     }
 }
 
-/// The key under which a host remembers a signed request it processed, to refuse the same
-/// request sent again inside the replay window ([`replayed`]): the SHA-256 of its signature.
-/// Only `/hook/` requests are signed per request; the other routes authenticate with a static
-/// secret, their senders re-deliver on purpose, and a re-delivery changes nothing (idempotent on
-/// the event id).
+/// The key under which a host remembers a signed request, to refuse the same request sent
+/// again inside the replay window ([`replayed`]): the SHA-256 of the signature's decoded bytes,
+/// so the same signature written in upper- or lower-case hex is the same key. Only `/hook/`
+/// requests are signed per request; the other routes authenticate with a static secret, their
+/// senders re-deliver on purpose, and a re-delivery changes nothing (idempotent on the event id).
 pub fn replay_key(req: &Request) -> Option<String> {
     if !req.path.starts_with("/hook/") {
         return None;
     }
-    let sig = req.header("x-provguard-signature")?;
-    Some(hex::encode(Sha256::digest(sig.trim().as_bytes())))
+    let sig = req.header("x-provguard-signature")?.trim();
+    let bytes = hex::decode(sig.strip_prefix("sha256=")?).ok()?;
+    Some(hex::encode(Sha256::digest(&bytes)))
+}
+
+/// A signed request's replay claim: its key and how long to keep it — until the request's own
+/// timestamp plus the window, the last moment the signature is accepted as fresh.
+pub fn replay_claim(req: &Request, secrets: &WebhookSecrets) -> Option<(String, DateTime<Utc>)> {
+    let key = replay_key(req)?;
+    let ts = req
+        .header("x-provguard-timestamp")?
+        .trim()
+        .parse::<i64>()
+        .ok()?;
+    let until = DateTime::from_timestamp(ts, 0)
+        .map(|t| crate::time::after(t, crate::time::seconds(replay_window(secrets))))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    Some((key, until))
 }
 
 /// The answer to a signed request whose signature was already used.
@@ -401,6 +455,80 @@ mod tests {
         r.path = "/okta".into();
         assert_eq!(replay_key(&r), None);
         assert!(matches!(replayed(), Outcome::Respond { status: 409, .. }));
+    }
+
+    #[test]
+    fn the_replay_key_is_the_signature_bytes_whatever_the_hex_case() {
+        let signed = |sig: &str| Request {
+            method: "POST".into(),
+            path: "/hook/hr".into(),
+            headers: HashMap::from([
+                ("x-provguard-signature".to_owned(), sig.to_owned()),
+                ("x-provguard-timestamp".to_owned(), "1762048800".to_owned()),
+            ]),
+            ..Request::default()
+        };
+        let lower = replay_key(&signed("sha256=abcdef01")).unwrap();
+        assert_eq!(replay_key(&signed("sha256=ABCDEF01")).unwrap(), lower);
+        assert_eq!(replay_key(&signed(" sha256=AbCdEf01 ")).unwrap(), lower);
+        assert_ne!(replay_key(&signed("sha256=abcdef02")).unwrap(), lower);
+        // Kept until the request's own timestamp plus the window, not the time it arrived.
+        let (key, until) = replay_claim(&signed("sha256=abcdef01"), &secrets()).unwrap();
+        assert_eq!(key, lower);
+        assert_eq!(until.timestamp(), 1_762_048_800 + 300);
+    }
+
+    #[test]
+    fn a_timestamp_at_the_end_of_the_range_is_stale_not_a_panic() {
+        let s = secrets();
+        let body = "{}";
+        for ts in [i64::MIN, i64::MAX, i64::MIN + 1] {
+            let ts = ts.to_string();
+            let sig = sign("hr-key", &ts, body.as_bytes());
+            let r = req(
+                "POST",
+                "/hook/hr",
+                &[
+                    ("X-Provguard-Timestamp", &ts),
+                    ("X-Provguard-Signature", &sig),
+                ],
+                body,
+            );
+            assert_eq!(status(&route(&r, &s, now())), 401, "{ts}");
+            assert!(replay_claim(&r, &s).is_some());
+        }
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn a_gzip_body_is_inflated_once_and_a_bomb_refused_with_413() {
+        let s = secrets();
+        let auth = [("Authorization", "okta-secret")];
+        // 64 MiB of spaces compress to about 64 KiB: under MAX_BODY as sent.
+        let bomb = gzip(&vec![b' '; 64 * 1024 * 1024]);
+        assert!(bomb.len() < MAX_BODY);
+        let mut r = req("POST", "/okta", &auth, "");
+        r.body = bomb;
+        assert_eq!(status(&route(&r, &s, now())), 413);
+        // Gzip inside gzip would reach the pipeline still compressed: refused.
+        r.body = gzip(&gzip(b"{}"));
+        assert_eq!(status(&route(&r, &s, now())), 415);
+        r.body = b"\x1f\x8bnot gzip at all".to_vec();
+        assert_eq!(status(&route(&r, &s, now())), 400);
+        r.body = gzip(br#"{"uuid":"u1"}"#);
+        match route(&r, &s, now()) {
+            Outcome::Ingest { source, body } => {
+                assert_eq!(source, "okta");
+                assert_eq!(body, br#"{"uuid":"u1"}"#);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     fn secrets() -> WebhookSecrets {
@@ -499,6 +627,14 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // Only a configured route echoes, and only a token of a sane length.
+        let unconfigured = WebhookSecrets::default();
+        assert_eq!(status(&route(&r, &unconfigured, now())), 503);
+        r.query.insert(
+            "validationToken".into(),
+            "x".repeat(MAX_VALIDATION_TOKEN + 1),
+        );
+        assert_eq!(status(&route(&r, &s, now())), 400);
         let forged = body.replace("entra-state", "guess");
         assert_eq!(
             status(&route(&req("POST", "/entra", &[], &forged), &s, now())),

@@ -951,7 +951,27 @@ fn the_cli_on_a_dynamodb_table_gives_what_it_gives_on_a_state_file() {
     assert_eq!(v["feedback"]["label"], "benign", "{v}");
 
     // The audit trail: sealed on demand, then verified like the file's.
-    run(&["audit", "seal"], &on_table, &[]);
+    // `audit seal` prints the head alone on standard output: a copy outside the table, which
+    // `audit verify --head` checks the table against.
+    let printed = run(&["audit", "seal"], &on_table, &[]);
+    let head = printed.trim();
+    assert!(
+        head.parse::<provguard_core::audit::Head>().is_ok(),
+        "{printed:?}"
+    );
+    let checked: Value = serde_json::from_str(&run(
+        &["audit", "verify"],
+        &on_table,
+        &["--head", head, "--json"],
+    ))
+    .unwrap();
+    assert_eq!(checked["problems"], json!([]), "{checked}");
+    let verified = format!(
+        "{}:{}",
+        checked["head"]["seq"],
+        checked["head"]["hash"].as_str().unwrap_or_default()
+    );
+    assert_eq!(verified, head, "{checked}");
     for target in [&on_file[..], &on_table[..]] {
         let report: Value =
             serde_json::from_str(&run(&["audit", "verify"], target, &["--json"])).unwrap();
@@ -998,8 +1018,12 @@ fn the_audit_trail_is_sealed_into_a_hash_chain_and_tampering_is_found() {
         (sealed.sealed, sealed.head_seq, sealed.more),
         (61, 61, false)
     );
-    assert_eq!(s.seal_audit(usize::MAX).unwrap().sealed, 0, "nothing twice");
+    let again = s.seal_audit(usize::MAX).unwrap();
+    assert_eq!(again.sealed, 0, "nothing twice");
+    // Every seal names the head, sealing or not: what hosts write outside the table.
+    assert_eq!(again.head, sealed.head);
     let rep = s.verify_audit(None).unwrap();
+    assert_eq!(rep.head, sealed.head);
     assert!(rep.intact(), "{:?}", rep.problems);
     assert_eq!(
         (rep.records, rep.verdicts, rep.feedback, rep.pending),

@@ -210,7 +210,7 @@ if .type != "role_added" { abort }
         .clone();
     let v = verdict_lines(&out);
     assert_eq!(v.len(), 1);
-    assert_eq!(v[0]["event_id"], "hr-1");
+    assert_eq!(v[0]["event_id"], "hrtool:hr-1");
     assert_eq!(
         v[0]["privilege"], "admin",
         "built-in tables classify custom sources too"
@@ -760,7 +760,7 @@ fn serve_answers_handshakes_checks_secrets_and_scores_deliveries() {
     assert!(out.status.success());
     let verdicts = verdict_lines(&out.stdout);
     assert_eq!(verdicts.len(), 2, "{verdicts:?}");
-    assert_eq!(verdicts[1]["event_id"], "hr-7");
+    assert_eq!(verdicts[1]["event_id"], "hr:hr-7");
     assert_eq!(verdicts[1]["privilege"], "admin");
 
     // No secret, and no credential a caller presented, appears in the log or the output.
@@ -913,7 +913,7 @@ fn serve_under_load_answers_everything_and_stores_each_event_once() {
         .unwrap();
     assert_eq!(stored, UNIQUE as u64, "the log holds each event once");
     for i in [0, RESENT - 1, UNIQUE - 1] {
-        assert!(store.verdict(&format!("load-{i}")).unwrap().is_some());
+        assert!(store.verdict(&format!("hr:load-{i}")).unwrap().is_some());
     }
     // The audit trail holds exactly one intact record per event sent.
     let audit = store.verify_audit(None).unwrap();

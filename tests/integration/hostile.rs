@@ -405,7 +405,7 @@ fn a_mapping_that_fails_at_run_time_or_yields_an_invalid_event_is_dead_lettered(
         "{}",
         d.reason
     );
-    assert!(!p.store().has_event("hr-1").unwrap());
+    assert!(!p.store().has_event("hr:hr-1").unwrap());
 }
 
 #[test]
@@ -420,4 +420,121 @@ fn a_mapping_that_calls_the_environment_does_not_compile() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("get_env_var"), "{err}");
+}
+
+#[test]
+fn one_stray_line_among_400_events_costs_one_record_not_the_file() {
+    let mut bytes = Vec::new();
+    for i in 0..200 {
+        bytes.extend_from_slice(okta_as(&format!("line-{i}")).to_string().as_bytes());
+        bytes.push(b'\n');
+    }
+    // A log line and a line of bytes that are not UTF-8, in the middle of the file.
+    bytes.extend_from_slice(b"2026-11-02 02:00:00 INFO export finished part 1 of 2\n");
+    bytes.extend_from_slice(&[0xff, 0xfe, 0xfd, b' ', 0xc3, 0x28, 0x80, b'\n']);
+    for i in 200..400 {
+        bytes.extend_from_slice(okta_as(&format!("line-{i}")).to_string().as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+    }
+    let r = run(&bytes);
+    r.expect(400, 2);
+    assert_eq!(r.stats.records, 402, "{:?}", r.stats);
+    let mut reasons: Vec<&str> = r.dead.iter().map(|d| d.reason.as_str()).collect();
+    reasons.sort();
+    assert!(
+        reasons[0].starts_with("line 201: malformed JSON"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].starts_with("line 202: malformed JSON"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].contains("not UTF-8"), "{reasons:?}");
+    assert!(r.dead.iter().any(|d| d.raw.contains("export finished")));
+    for i in [0, 199, 200, 399] {
+        assert!(r.pipeline.store().has_event(&format!("line-{i}")).unwrap());
+    }
+}
+
+#[test]
+fn every_kind_of_bad_line_is_its_own_dead_letter_with_its_line_number() {
+    let good = |i: usize| okta_as(&format!("mixed-{i}")).to_string();
+    let half = good(99);
+    let lines = [
+        // A plain-text line first: the file is still read as JSON Lines.
+        "exported by hr-sync v2".to_owned(),
+        good(1),
+        half[..half.len() / 3].to_owned(),
+        "{{{{{{{{{{{{{{{{{{{{".to_owned(),
+        String::new(),
+        good(2),
+        "]]]]".to_owned(),
+        r#"{"uuid": "cut-mid-string"#.to_owned(),
+        good(3),
+    ];
+    let r = run(lines.join("\n").as_bytes());
+    r.expect(3, 5);
+    let mut at: Vec<String> = r
+        .dead
+        .iter()
+        .map(|d| d.reason.split(':').next().unwrap().to_owned())
+        .collect();
+    at.sort();
+    assert_eq!(at, ["line 1", "line 3", "line 4", "line 7", "line 8"]);
+    // A file that is one document with a stray line after it: the document is read.
+    let doc = serde_json::to_string_pretty(&okta_as("pretty-1")).unwrap();
+    let r = run(format!("{doc}\nexport done\n").as_bytes());
+    r.expect(1, 1);
+    assert!(r.dead[0].reason.contains("line "), "{}", r.dead[0].reason);
+    assert!(r.dead[0].raw.contains("export done"));
+}
+
+#[test]
+fn a_time_before_1970_is_dead_lettered_not_a_panic() {
+    for t in [
+        "-262143-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "0001-01-01T00:00:00Z",
+    ] {
+        let mut early = okta_as("early-1");
+        early["published"] = json!(t);
+        let r = run(format!("{early}\n{}\n", okta_as("fine-1")).as_bytes());
+        r.expect(1, 1);
+        assert!(
+            r.dead[0].reason.contains("before 1970"),
+            "{}",
+            r.dead[0].reason
+        );
+        assert!(!r.pipeline.store().has_event("early-1").unwrap());
+    }
+}
+
+#[test]
+fn a_custom_mapping_cannot_claim_another_source_or_its_ids() {
+    let claims_okta = with_mapping(
+        r#". = {"id": .id, "source": "okta", "tenant": "acme", "time": now(), "action": "add_to_group",
+               "outcome": "success", "actor": {"email": "a@acme.example", "kind": "human"},
+               "target": {"id": "00u1", "email": "b@acme.example", "kind": "human"},
+               "entitlement": {"id": "00g1", "name": "Admins", "kind": "group"}, "channel": "api"}"#,
+    );
+    let store = SqliteStore::open_in_memory().unwrap();
+    let mut p = Pipeline::new(store, claims_okta, DetectConfig::default()).unwrap();
+    let mut verdicts = Vec::new();
+    p.process_bytes(
+        br#"{"id": "00ab1cd2ef3GH4ij5k6"}"#,
+        Some("hr"),
+        Mode::Score,
+        now(),
+        &mut |v| verdicts.push(v.clone()),
+    )
+    .unwrap();
+    assert_eq!(verdicts.len(), 1);
+    let e = p.store().event("hr:00ab1cd2ef3GH4ij5k6").unwrap().unwrap();
+    assert_eq!(e.source, "hr");
+    assert_eq!(verdicts[0].source, "hr");
+    assert!(!p.store().has_event("00ab1cd2ef3GH4ij5k6").unwrap());
+    // So no remediation plan is made for it at Okta.
+    assert!(
+        provguard_core::remediate::plan(&e, provguard_core::remediate::Remedy::Revert).is_err()
+    );
 }

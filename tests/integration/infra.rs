@@ -20,6 +20,9 @@ const PLATFORM: &[(&str, &str)] = &[
     ("kms:GenerateDataKey", "Key"),
 ];
 
+/// Actions without a resource type (IAM can only grant them on `*`).
+const NO_RESOURCE_TYPE: &[&str] = &["sts:GetCallerIdentity"];
+
 /// Parameter values of a deployment with every option on.
 const EVERYTHING_ON: &[(&str, &str)] = &[
     ("AlertEmail", "secops@acme.example"),
@@ -30,6 +33,10 @@ const EVERYTHING_ON: &[(&str, &str)] = &[
     ("GoogleChannelTokenName", "google-channel"),
     ("ScimTokenName", "scim-token"),
     ("AutoRemediate", "critical"),
+    (
+        "BreakGlassAccounts",
+        "breakglass@acme.example,00ubreakglass0000001",
+    ),
     ("RemediationAllow", "iam:DetachUserPolicy,okta:*"),
     ("OktaApiUrl", "https://acme.okta.com"),
     ("OktaApiTokenName", "okta-api"),
@@ -137,6 +144,48 @@ impl Template {
             other => panic!("condition {name}: {other:?}"),
         };
         params[param.as_str().unwrap()] != value
+    }
+
+    /// A condition of the template as deployed: `!Not [!Equals …]`, or `!Or` of others.
+    fn condition_any(&self, name: &str, params: &BTreeMap<String, String>) -> bool {
+        let c = &self.0["Conditions"][name];
+        match is_tag(c, "Or") {
+            Some(any) => seq(&any).iter().any(|c| {
+                let inner = is_tag(c, "Condition").expect("!Condition");
+                self.condition_any(inner.as_str().unwrap(), params)
+            }),
+            None => self.condition(name, params),
+        }
+    }
+
+    /// Whether a condition expression holds with these parameters: `!Not`, `!And`, `!Or`,
+    /// `!Equals` of a `!Ref` and a value, `!Condition`.
+    fn holds(&self, c: &Value, params: &BTreeMap<String, String>) -> bool {
+        let args = |tag: &str| is_tag(c, tag).map(|a| seq(&a).to_vec());
+        if let Some(a) = args("Not") {
+            return !self.holds(&a[0], params);
+        }
+        if let Some(a) = args("And") {
+            return a.iter().all(|c| self.holds(c, params));
+        }
+        if let Some(a) = args("Or") {
+            return a.iter().any(|c| self.holds(c, params));
+        }
+        if let Some(a) = args("Equals") {
+            let value = |v: &Value| match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                other => self
+                    .resolve(other, params)
+                    .unwrap_or_else(|| panic!("{other:?}")),
+            };
+            return value(&a[0]) == value(&a[1]);
+        }
+        if let Some(name) = is_tag(c, "Condition") {
+            let name = name.as_str().unwrap();
+            return self.holds(&self.0["Conditions"][name], params);
+        }
+        panic!("not a condition: {c:?}")
     }
 
     /// A value as deployed with these parameters (`None`: not set).
@@ -268,6 +317,12 @@ fn each_function_is_granted_exactly_the_actions_its_code_calls() {
                 assert!(!a.contains('*'), "{id}: wildcard action {a}");
             }
             for r in &resources {
+                if actions
+                    .iter()
+                    .all(|a| NO_RESOURCE_TYPE.contains(&a.as_str()))
+                {
+                    continue;
+                }
                 assert_ne!(r.as_str(), Some("*"), "{id}: {actions:?} on every resource");
             }
             for (action, on) in PLATFORM {
@@ -290,7 +345,19 @@ fn each_function_is_granted_exactly_the_actions_its_code_calls() {
 fn remediation_has_no_public_trigger_and_changes_nothing_by_default() {
     let t = Template::load();
     let remediate = &t.resource("RemediateFunction")["Properties"];
-    assert!(remediate["Events"].is_null(), "{:?}", remediate["Events"]);
+    // Its one event is the schedule of the confirmation sweep, which only re-checks what
+    // automatic requests left awaiting confirmation.
+    let events = remediate["Events"]
+        .as_mapping()
+        .expect("the sweep's schedule");
+    assert_eq!(events.len(), 1, "{events:?}");
+    let (_, sweep) = events.iter().next().unwrap();
+    assert_eq!(sweep["Type"].as_str(), Some("Schedule"), "{sweep:?}");
+    assert_eq!(
+        sweep["Properties"]["Schedule"].as_str(),
+        Some("rate(5 minutes)"),
+        "{sweep:?}"
+    );
     assert!(remediate["FunctionUrlConfig"].is_null());
     let defaults = t.parameters(false);
     assert_eq!(defaults["AutoRemediate"], "off");
@@ -302,4 +369,95 @@ fn remediation_has_no_public_trigger_and_changes_nothing_by_default() {
             "{id}"
         );
     }
+}
+
+#[test]
+fn each_function_may_read_exactly_the_secrets_it_is_configured_with() {
+    let t = Template::load();
+    for everything_on in [true, false] {
+        let params = t.parameters(everything_on);
+        let mut granted_anywhere = BTreeSet::new();
+        for id in ["IngestFunction", "RebaselineFunction", "RemediateFunction"] {
+            // The parameters the function reads: its `ssm:` references as deployed.
+            let reads: BTreeSet<String> = t
+                .environment(id, everything_on)
+                .values()
+                .filter_map(|v| v.strip_prefix("ssm:").map(str::to_owned))
+                .collect();
+            // The parameters it may read: each granted ARN as deployed, taking every `!If` as
+            // the parameters decide.
+            let mut granted = BTreeSet::new();
+            for p in seq(&t.resource(id)["Properties"]["Policies"]) {
+                for st in seq(&p["Statement"]) {
+                    let st = match is_tag(st, "If") {
+                        Some(args) => {
+                            let args = seq(&args).to_vec();
+                            let on = t.condition_any(args[0].as_str().unwrap(), &params);
+                            args[if on { 1 } else { 2 }].clone()
+                        }
+                        None => st.clone(),
+                    };
+                    if !strings(&st["Action"])
+                        .iter()
+                        .any(|a| a == "ssm:GetParameter")
+                    {
+                        continue;
+                    }
+                    for r in seq(&st["Resource"]) {
+                        let Some(arn) = t.resolve(r, &params) else {
+                            continue;
+                        };
+                        assert!(!arn.ends_with('*'), "{id}: a path, not a parameter: {arn}");
+                        let (_, name) = arn.split_once(":parameter").expect("a parameter ARN");
+                        granted.insert(name.to_owned());
+                    }
+                }
+            }
+            assert_eq!(granted, reads, "{id} (everything on: {everything_on})");
+            granted_anywhere.extend(granted);
+        }
+        if everything_on {
+            // Remediation's write tokens are not readable by ingest, and the reverse.
+            assert!(granted_anywhere.len() >= 7, "{granted_anywhere:?}");
+        }
+    }
+}
+
+#[test]
+fn break_glass_accounts_reach_both_functions_and_automatic_remediation_without_them_is_flagged() {
+    let t = Template::load();
+    assert_eq!(t.parameters(false)["BreakGlassAccounts"], "");
+    for everything_on in [false, true] {
+        let listed: &[&str] = if everything_on {
+            &["breakglass@acme.example", "00ubreakglass0000001"]
+        } else {
+            &[]
+        };
+        let env = t.environment("IngestFunction", everything_on);
+        let c = provguard_ingest::config::Config::from_vars(pairs(&env)).unwrap();
+        assert_eq!(c.break_glass, listed, "ingest ({everything_on})");
+        let env = t.environment("RemediateFunction", everything_on);
+        let c = provguard_remediate::config::Config::from_vars(pairs(&env)).unwrap();
+        assert_eq!(c.break_glass, listed, "remediate ({everything_on})");
+    }
+
+    // The stack says so when automatic remediation is on and no break-glass account is given.
+    let warning = &t.0["Outputs"]["BreakGlassWarning"];
+    let condition = warning["Condition"].as_str().expect("a conditional output");
+    let flagged = |auto: &str, accounts: &str| {
+        let mut params = t.parameters(false);
+        params.insert("AutoRemediate".into(), auto.into());
+        params.insert("BreakGlassAccounts".into(), accounts.into());
+        t.holds(&t.0["Conditions"][condition], &params)
+    };
+    assert!(flagged("critical", ""));
+    assert!(flagged("high", ""));
+    assert!(!flagged("off", ""), "nothing is remediated automatically");
+    assert!(!flagged("critical", "breakglass@acme.example"));
+    assert!(
+        warning["Description"]
+            .as_str()
+            .is_some_and(|d| d.contains("BreakGlassAccounts")),
+        "{warning:?}"
+    );
 }

@@ -24,8 +24,8 @@ use provguard_core::event::Event;
 use provguard_core::store::dynamodb::create_table;
 use provguard_core::store::memory::MemoryStore;
 use provguard_core::store::{
-    BaselineStore, Commit, ContextImport, ContextStore, DynamoDbStore, EventStore, Ledger,
-    VerdictStore,
+    BaselineStore, Commit, ContextImport, ContextStore, DeadLetterStore, DynamoDbStore, EventStore,
+    Ledger, VerdictStore,
 };
 use provguard_core::verdict::Severity;
 use provguard_core::webhook::WebhookSecrets;
@@ -39,6 +39,7 @@ use crate::aws::{
     Calls, Moto, dynamodb, moto, operation, published_message, receive, t, topic_with_queues,
     unique,
 };
+use crate::remediate::{DEMO_ACCOUNT, InAccount, iam_in};
 use crate::support::{normalizer, root};
 
 /// The demo organisation's CloudTrail history ends here.
@@ -148,7 +149,7 @@ impl Aws {
     }
 
     /// Every action a function called is one it declares and the template grants it.
-    fn assert_least_privilege(&self) {
+    pub(crate) fn assert_least_privilege(&self) {
         for (logical_id, declared, called) in [
             (
                 "IngestFunction",
@@ -238,7 +239,7 @@ pub(crate) fn seed_demo_baselines(a: &Aws) {
 
 /// Captures what the ingest function writes as EMF metrics.
 #[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Buffer(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Buffer {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
@@ -261,7 +262,7 @@ impl Buffer {
 }
 
 /// The ingest function's dependencies as its `main` wires them, on moto; SNS calls recorded.
-fn ingest_deps(
+pub(crate) fn ingest_deps(
     a: &Aws,
     topic: &str,
     calls: &Calls,
@@ -293,7 +294,7 @@ fn ingest_deps(
 
 /// Records the remediation requests ingest makes.
 #[derive(Clone, Default)]
-struct Requests(Arc<Mutex<Vec<Value>>>);
+pub(crate) struct Requests(pub(crate) Arc<Mutex<Vec<Value>>>);
 
 impl provguard_ingest::RemediationTrigger for Requests {
     fn trigger<'a>(
@@ -307,7 +308,7 @@ impl provguard_ingest::RemediationTrigger for Requests {
     }
 }
 
-fn ingest(a: &Aws, deps: &IngestDeps, payload: Value) -> IngestResponse {
+pub(crate) fn ingest(a: &Aws, deps: &IngestDeps, payload: Value) -> IngestResponse {
     let event: IngestEvent = serde_json::from_value(payload).unwrap();
     a.block_on(provguard_ingest::handle(
         deps,
@@ -316,14 +317,14 @@ fn ingest(a: &Aws, deps: &IngestDeps, payload: Value) -> IngestResponse {
     .unwrap()
 }
 
-fn summary(r: IngestResponse) -> Summary {
+pub(crate) fn summary(r: IngestResponse) -> Summary {
     match r {
         IngestResponse::Summary(s) => s,
         IngestResponse::Http(h) => panic!("an HTTP answer: {h:?}"),
     }
 }
 
-fn http(r: IngestResponse) -> (i64, Value) {
+pub(crate) fn http(r: IngestResponse) -> (i64, Value) {
     match r {
         IngestResponse::Http(h) => {
             let body = h.body.unwrap_or_default();
@@ -347,14 +348,34 @@ fn scored_once(a: &Aws, (status, body): (i64, Value), event_id: &str) -> Option<
     e.expect("the event is stored").target.email
 }
 
-fn remediate_deps(a: &Aws, allow: &[&str], idp: Idp) -> provguard_remediate::Deps {
+/// The remediate function's dependencies, acting in the demo organisation's AWS account (where
+/// the samples' CloudTrail events were made).
+pub(crate) fn remediate_deps(a: &Aws, allow: &[&str], idp: Idp) -> provguard_remediate::Deps {
+    remediate_deps_in(a, Some(DEMO_ACCOUNT), allow, idp)
+}
+
+/// The remediate function's dependencies with credentials acting in `account` of moto (`None`:
+/// moto's default account).
+pub(crate) fn remediate_deps_in(
+    a: &Aws,
+    account: Option<&'static str>,
+    allow: &[&str],
+    idp: Idp,
+) -> provguard_remediate::Deps {
     provguard_remediate::Deps {
         store: Arc::new(a.store_of(&a.called.remediate)),
         iam: aws_sdk_iam::Client::from_conf(
             aws_sdk_iam::config::Builder::from(&a.m.config)
                 .interceptor(a.called.remediate.recorder("iam"))
+                .interceptor(InAccount(account))
                 .build(),
         ),
+        account: provguard_remediate::OwnAccount::new(aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&a.m.config)
+                .interceptor(a.called.remediate.recorder("sts"))
+                .interceptor(InAccount(account))
+                .build(),
+        )),
         rt: a.m.rt.handle().clone(),
         idp: Arc::new(idp),
         allow: allow.iter().map(|s| (*s).to_owned()).collect(),
@@ -364,7 +385,7 @@ fn remediate_deps(a: &Aws, allow: &[&str], idp: Idp) -> provguard_remediate::Dep
     }
 }
 
-fn remediate(a: &Aws, deps: &provguard_remediate::Deps, request: Value) -> Report {
+pub(crate) fn remediate(a: &Aws, deps: &provguard_remediate::Deps, request: Value) -> Report {
     a.block_on(provguard_remediate::handle(
         deps,
         LambdaEvent::new(request, Context::default()),
@@ -372,7 +393,7 @@ fn remediate(a: &Aws, deps: &provguard_remediate::Deps, request: Value) -> Repor
     .unwrap()
 }
 
-fn attached_policies(a: &Aws, iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
+pub(crate) fn attached_policies(a: &Aws, iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
     a.block_on(iam.list_attached_user_policies().user_name(user).send())
         .unwrap()
         .attached_policies
@@ -509,9 +530,9 @@ fn an_admin_grant_at_2am_alerts_once_reaches_the_paging_queue_and_is_reverted() 
     let sqs = aws_sdk_sqs::Client::new(&a.m.config);
     assert!(receive(&a.m, &sqs, &queues["all"], 1, 2).is_empty());
 
-    // Remediation: moto's IAM holds the grant the event describes (IAM is account-wide: the
-    // user may be left from an earlier run against the same moto).
-    let iam = aws_sdk_iam::Client::new(&a.m.config);
+    // Remediation: moto's IAM holds the grant the event describes, in the account it was made in
+    // (IAM is account-wide: the user may be left from an earlier run against the same moto).
+    let iam = iam_in(&a, Some(DEMO_ACCOUNT));
     if let Err(e) = a.block_on(iam.create_user().user_name(MEGAN).send()) {
         let code = aws_sdk_iam::error::ProvideErrorMetadata::code(&e).map(str::to_owned);
         assert_eq!(code.as_deref(), Some("EntityAlreadyExists"), "{e:?}");
@@ -740,7 +761,7 @@ fn idp_server() -> (String, Seen, std::thread::JoinHandle<()>) {
     (base, seen, handle)
 }
 
-fn stored(a: &Aws, v: Value) -> Event {
+pub(crate) fn stored(a: &Aws, v: Value) -> Event {
     let e: Event = serde_json::from_value(v).unwrap();
     a.store()
         .commit(&Commit {
@@ -935,9 +956,25 @@ fn a_signed_webhook_request_is_processed_once_and_its_replay_refused() {
         (200, Some(1)),
         "{answer}"
     );
-    // The same request again inside its window: refused, nothing processed.
-    let (status, answer) = http(ingest(&a, &deps, signed));
+    // The same request again inside its window: refused, nothing processed; and so is its
+    // signature written in upper-case hex, which is the same signature.
+    let (status, answer) = http(ingest(&a, &deps, signed.clone()));
     assert_eq!(status, 409, "{answer}");
+    let mut upper = signed;
+    let sig = upper["headers"]["x-provguard-signature"].as_str().unwrap();
+    upper["headers"]["x-provguard-signature"] =
+        json!(format!("sha256={}", sig[7..].to_uppercase()));
+    let (status, answer) = http(ingest(&a, &deps, upper));
+    assert_eq!(status, 409, "{answer}");
+    // The claim is a conditional put, made before processing: of two claims of one key only
+    // the first wins, and it lapses when the request's window has closed.
+    let store = a.store();
+    let t = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap();
+    assert!(store.claim_replay("k-1", t(1_000), t(500)).unwrap());
+    assert!(!store.claim_replay("k-1", t(1_000), t(600)).unwrap());
+    assert!(store.claim_replay("k-1", t(2_000), t(1_001)).unwrap());
+    store.release_replay("k-1").unwrap();
+    assert!(store.claim_replay("k-1", t(2_000), t(1_002)).unwrap());
     // Signed anew (the sender's retry): accepted, and the event counts once.
     let (status, answer) = http(ingest(&a, &deps, request(received / 1000 + 1)));
     assert_eq!(
@@ -947,8 +984,60 @@ fn a_signed_webhook_request_is_processed_once_and_its_replay_refused() {
     );
 }
 
+#[test]
+fn an_http_shaped_payload_that_is_not_a_function_url_request_is_refused_not_stored() {
+    let Some(a) = Aws::new() else { return };
+    let (topic, _) = topic_with_queues(&a.m, &[]);
+    let calls = Calls::default();
+    let secrets = WebhookSecrets::from_vars([("PROVGUARD_OKTA_SECRET", "okta-secret")]);
+    let (deps, _) = ingest_deps(&a, &topic, &calls, secrets);
+    let before = a.store().dead_letters().unwrap().len();
+    for payload in [
+        // A Function URL request whose body is not a string.
+        json!({"version": "2.0", "rawPath": "/okta", "headers": {"authorization": "Bearer leaked-credential"},
+               "requestContext": {"http": {"method": "POST", "path": "/okta"}, "timeEpoch": 1},
+               "body": {"not": "a string"}, "isBase64Encoded": false}),
+        // An API Gateway REST (v1) request.
+        json!({"resource": "/okta", "path": "/okta", "httpMethod": "POST",
+               "headers": {"Authorization": "Bearer leaked-credential"},
+               "requestContext": {"stage": "prod"}, "body": "{}"}),
+    ] {
+        let (status, body) = http(ingest(&a, &deps, payload));
+        assert_eq!(status, 400, "{body}");
+        assert!(!body.to_string().contains("leaked-credential"), "{body}");
+    }
+    let dead = a.store().dead_letters().unwrap();
+    assert_eq!(dead.len(), before, "nothing stored");
+    assert!(!format!("{dead:?}").contains("leaked-credential"));
+}
+
+#[test]
+fn webhook_answers_are_never_sniffed_and_graph_validation_needs_the_route() {
+    let Some(a) = Aws::new() else { return };
+    let (topic, _) = topic_with_queues(&a.m, &[]);
+    let calls = Calls::default();
+    let validation = json!({"version": "2.0", "rawPath": "/entra", "rawQueryString": "validationToken=%3Cscript%3E",
+        "queryStringParameters": {"validationToken": "<script>alert(1)</script>"},
+        "headers": {}, "requestContext": {"http": {"method": "POST", "path": "/entra"}, "timeEpoch": 1},
+        "isBase64Encoded": false});
+    let (deps, _) = ingest_deps(&a, &topic, &calls, WebhookSecrets::default());
+    let IngestResponse::Http(r) = ingest(&a, &deps, validation.clone()) else {
+        panic!()
+    };
+    assert_eq!(r.status_code, 503, "an unconfigured route echoes nothing");
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    let secrets = WebhookSecrets::from_vars([("PROVGUARD_ENTRA_CLIENT_STATE", "state")]);
+    let (deps, _) = ingest_deps(&a, &topic, &calls, secrets);
+    let IngestResponse::Http(r) = ingest(&a, &deps, validation) else {
+        panic!()
+    };
+    assert_eq!(r.status_code, 200);
+    assert_eq!(r.headers["content-type"], "text/plain");
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+}
+
 /// An Okta server that answers every request with 204, after `delay` while `slow` is set.
-fn okta_server(
+pub(crate) fn okta_server(
     slow: Arc<std::sync::atomic::AtomicBool>,
     delay: std::time::Duration,
 ) -> (String, Arc<Mutex<usize>>, std::thread::JoinHandle<()>) {
@@ -968,7 +1057,7 @@ fn okta_server(
     (base, served, handle)
 }
 
-fn okta_grant(a: &Aws, id: &str, user: &str) {
+pub(crate) fn okta_grant(a: &Aws, id: &str, user: &str) {
     stored(
         a,
         grant(
@@ -981,7 +1070,7 @@ fn okta_grant(a: &Aws, id: &str, user: &str) {
     );
 }
 
-fn okta_idp(base: &str) -> Idp {
+pub(crate) fn okta_idp(base: &str) -> Idp {
     Idp::new(
         Some(Okta {
             url: base.to_owned(),
@@ -1137,6 +1226,12 @@ fn rebaseline_pages_through_the_log_pauses_near_its_deadline_and_resumes() {
     let audit = a.store().verify_audit(None).unwrap();
     assert!(audit.intact() && audit.pending == 0, "{audit:?}");
     assert_eq!(audit.verdicts, scored.verdicts);
+    // The head it sealed to leaves the table with the run's report (and its log line).
+    assert_eq!(
+        first.audit_head,
+        audit.head.as_ref().map(ToString::to_string),
+        "{first:?}"
+    );
 
     // The next scheduled invocation (through the handler, no deadline pressure) resumes the
     // same window and finishes.

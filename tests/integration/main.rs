@@ -1,10 +1,12 @@
 mod aws;
 mod cli;
 mod concurrency;
+mod confirm;
 mod corpus;
 mod faults;
 mod golden;
 mod hostile;
 mod infra;
 mod lambda;
+mod remediate;
 mod support;

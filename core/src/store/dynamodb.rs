@@ -37,6 +37,7 @@
 //! | rebaseline staged baselines | `REBASELINE#<seq, 10 digits>` | `<scope key>` | `scope`, `z` as baselines | ≤ 400 KB, enforced |
 //! | remediation result (idempotency) | `REMEDIATION#<event id>` | `RESULT#<remedy>` | `state` running/done/failed, `at`, `b` report JSON | ≤ 400 KB, enforced |
 //! | remediation audit entry | `REMEDIATION#<event id>` | `AUDIT#<time, ns>#<n>` | `b` entry JSON (request, plan, each step's outcome) | small |
+//! | automatic remediation awaiting confirmation at its provider (`confirm.rs`) | `CONFIRM#PENDING` | `<end of the wait, ns>#<event id>#<remedy>` | `id`, `remedy`, `until`, `b` request JSON | small |
 //! | audit chain record (`audit.rs`) | `AUDIT` | `R#<seq, 12 digits>` | `seq`, `at`, `kind` verdict/feedback, `id`, `body` (verdict SHA-256 or feedback JSON), `prev`, `hash` | small |
 //! | audit chain head | `AUDIT` | `HEAD` | `seq`, `hash` (moved only from the seq read) | tiny |
 //! | verdict or feedback not yet sealed | `SEAL#PENDING` | `<time, ns>#<event id>#<kind>` | `id`, `kind`, `at` | tiny |
@@ -420,7 +421,7 @@ fn plan_recent(
     let mut keep_new = false;
     let mut remove = Vec::new();
     for (i, e) in all.iter().enumerate() {
-        let kept = i < limit.max(1) && e.time >= newest - window;
+        let kept = i < limit.max(1) && e.time >= crate::time::before(newest, window);
         if e.id == new.id {
             keep_new = kept;
         } else if !kept {
@@ -430,7 +431,7 @@ fn plan_recent(
     RecentPlan {
         keep_new,
         remove,
-        ttl: (newest + window + Duration::days(1)).timestamp(),
+        ttl: crate::time::after(crate::time::after(newest, window), Duration::days(1)).timestamp(),
     }
 }
 
@@ -1685,9 +1686,11 @@ impl PublishGuard for DynamoDbStore {
 
 // The Lambda jobs' items (rebaseline checkpoint, remediation records): see jobs.rs.
 mod audit;
+mod confirm;
 mod jobs;
 
 pub use audit::SealReport;
+pub use confirm::PendingConfirmation;
 pub use jobs::{RebaselineCheckpoint, RemediationStart, RemediationState};
 
 #[cfg(test)]

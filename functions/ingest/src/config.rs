@@ -16,6 +16,9 @@ pub mod vars {
     /// Optional provguard TOML configuration file in the deployment package (thresholds,
     /// privilege tiers, break-glass accounts, extra VRL mappings).
     pub const CONFIG: &str = "PROVGUARD_CONFIG";
+    /// Comma-separated break-glass accounts (e-mails, names or ids, case-insensitive), added to
+    /// the configuration file's `break_glass`: their grants are never discounted.
+    pub const BREAK_GLASS: &str = "PROVGUARD_BREAK_GLASS";
     /// `critical` or `high`: invoke the remediate function for alerts of at least this severity
     /// (`off` or unset: never). The remediate function's allow-list and hourly cap still apply.
     pub const AUTO_REMEDIATE: &str = "PROVGUARD_AUTO_REMEDIATE";
@@ -23,7 +26,14 @@ pub mod vars {
     pub const REMEDIATE_FUNCTION: &str = "PROVGUARD_REMEDIATE_FUNCTION";
 
     /// All of the above.
-    pub const ALL: &[&str] = &[TABLE, TOPIC_ARN, CONFIG, AUTO_REMEDIATE, REMEDIATE_FUNCTION];
+    pub const ALL: &[&str] = &[
+        TABLE,
+        TOPIC_ARN,
+        CONFIG,
+        BREAK_GLASS,
+        AUTO_REMEDIATE,
+        REMEDIATE_FUNCTION,
+    ];
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -40,6 +50,8 @@ pub struct Config {
     pub table: String,
     pub topic_arn: String,
     pub config_file: Option<PathBuf>,
+    /// Break-glass accounts from the environment ([`Config::break_glass_with`] adds the file's).
+    pub break_glass: Vec<String>,
     pub auto_remediate: Option<Severity>,
     pub remediate_function: Option<String>,
     /// The webhook variables as given (values may be `ssm:` references, resolved at cold start).
@@ -53,6 +65,7 @@ impl std::fmt::Debug for Config {
             .field("table", &self.table)
             .field("topic_arn", &self.topic_arn)
             .field("config_file", &self.config_file)
+            .field("break_glass", &self.break_glass)
             .field("auto_remediate", &self.auto_remediate)
             .field("remediate_function", &self.remediate_function)
             .field(
@@ -82,6 +95,7 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let (mut table, mut topic, mut file, mut auto, mut function) =
             (None, None, None, None, None);
+        let mut break_glass = Vec::new();
         let mut webhook_vars = Vec::new();
         for (k, v) in vars_iter {
             let v = v.trim();
@@ -92,6 +106,13 @@ impl Config {
                 vars::TABLE => table = Some(v.to_owned()),
                 vars::TOPIC_ARN => topic = Some(v.to_owned()),
                 vars::CONFIG => file = Some(PathBuf::from(v)),
+                vars::BREAK_GLASS => {
+                    break_glass = v
+                        .split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                }
                 vars::AUTO_REMEDIATE => auto = Some(v.to_ascii_lowercase()),
                 vars::REMEDIATE_FUNCTION => function = Some(v.to_owned()),
                 k if is_webhook_var(k) => webhook_vars.push((k.to_owned(), v.to_owned())),
@@ -123,10 +144,23 @@ impl Config {
             table: table.ok_or(ConfigError::Missing(vars::TABLE))?,
             topic_arn: topic.ok_or(ConfigError::Missing(vars::TOPIC_ARN))?,
             config_file: file,
+            break_glass,
             auto_remediate,
             remediate_function: function,
             webhook_vars,
         })
+    }
+
+    /// The break-glass accounts: the configuration file's (`from_file`), then the
+    /// environment's not already among them (compared case-insensitively, as they are matched).
+    pub fn break_glass_with(&self, from_file: &[String]) -> Vec<String> {
+        let mut all = from_file.to_vec();
+        for b in &self.break_glass {
+            if !all.iter().any(|a| a.eq_ignore_ascii_case(b)) {
+                all.push(b.clone());
+            }
+        }
+        all
     }
 }
 
@@ -178,5 +212,25 @@ mod tests {
         );
         let off = Config::from_vars(base.into_iter().chain([(vars::AUTO_REMEDIATE, "off")]));
         assert_eq!(off.unwrap().auto_remediate, None);
+    }
+
+    #[test]
+    fn break_glass_accounts_come_from_the_environment_and_the_file() {
+        let base = [(vars::TABLE, "t"), (vars::TOPIC_ARN, "a")];
+        let c = Config::from_vars(base.into_iter().chain([(
+            vars::BREAK_GLASS,
+            "breakglass@acme.example , 00ubreakglass0000001,",
+        )]))
+        .unwrap();
+        assert_eq!(
+            c.break_glass,
+            ["breakglass@acme.example", "00ubreakglass0000001"]
+        );
+        assert_eq!(
+            c.break_glass_with(&["BREAKGLASS@acme.example".to_owned()]),
+            ["BREAKGLASS@acme.example", "00ubreakglass0000001"]
+        );
+        let none = Config::from_vars(base.into_iter().chain([(vars::BREAK_GLASS, " ")])).unwrap();
+        assert!(none.break_glass_with(&[]).is_empty());
     }
 }

@@ -20,6 +20,7 @@
 //! sink), so [`handle`] runs them in `tokio::task::spawn_blocking`.
 
 pub mod config;
+pub mod delivery;
 pub mod metrics;
 
 /// The AWS actions this function's code calls: DynamoDB (the pipeline's reads and commits,
@@ -63,6 +64,7 @@ use provguard_core::{Mode, Normalizer, Pipeline, Stats, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+pub use delivery::Delivery;
 pub use metrics::{Counts, Emf};
 
 /// What the ingest function is invoked with. Deserializing never fails on a JSON payload: a
@@ -70,17 +72,38 @@ pub use metrics::{Counts, Emf};
 #[derive(Debug, Clone)]
 pub enum IngestEvent {
     Http(Box<LambdaFunctionUrlRequest>),
+    /// Shaped like an HTTP request (a `requestContext`, or headers with a body or path) but not
+    /// a Function URL request this function can read: answered 400, never ingested as a record
+    /// (it would be unauthenticated, and its `Authorization` header would be stored).
+    BadHttp(String),
     EventBridge(Box<EventBridgeEvent<Json>>),
     Unknown(Json),
+}
+
+/// Whether a payload looks like an HTTP request of some kind.
+fn http_shaped(v: &Json) -> bool {
+    v.get("requestContext").is_some()
+        || (v.get("headers").is_some_and(Json::is_object)
+            && ["body", "rawPath", "path", "httpMethod", "routeKey"]
+                .iter()
+                .any(|k| v.get(k).is_some()))
 }
 
 impl<'de> Deserialize<'de> for IngestEvent {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Json::deserialize(d)?;
-        if v.pointer("/requestContext/http").is_some() {
-            if let Ok(r) = serde_json::from_value::<LambdaFunctionUrlRequest>(v.clone()) {
-                return Ok(IngestEvent::Http(Box::new(r)));
-            }
+        if http_shaped(&v) {
+            return Ok(
+                match serde_json::from_value::<LambdaFunctionUrlRequest>(v) {
+                    Ok(r) if r.request_context.http.method.is_some() => {
+                        IngestEvent::Http(Box::new(r))
+                    }
+                    Ok(_) => IngestEvent::BadHttp("the request has no HTTP method".into()),
+                    Err(e) => IngestEvent::BadHttp(format!(
+                        "not a Function URL request this function can read: {e}"
+                    )),
+                },
+            );
         } else if v.get("detail-type").is_some() {
             if let Ok(e) = serde_json::from_value::<EventBridgeEvent<Json>>(v.clone()) {
                 return Ok(IngestEvent::EventBridge(Box::new(e)));
@@ -343,6 +366,7 @@ async fn ingest(
     bytes: Vec<u8>,
     source: Option<String>,
     now: DateTime<Utc>,
+    delivery: Delivery,
 ) -> Result<Ran, Error> {
     let shared = Arc::clone(&deps.shared);
     let ran =
@@ -356,6 +380,10 @@ async fn ingest(
                 "dry_run": false,
                 "reason": format!("automatic: {} alert (score {})", v.severity, v.score),
                 "requested_by": "provguard-ingest",
+                // Executed only once the change is confirmed at its provider; for CloudTrail
+                // events, by how they arrived (see `delivery`).
+                "automatic": true,
+                "delivery": delivery.as_str(),
             });
             auto.trigger.trigger(request).await?;
             tracing::info!(event_id = %v.event_id, severity = %v.severity, "remediation requested");
@@ -382,6 +410,9 @@ fn http_response(status: u16, content_type: &str, body: String) -> LambdaFunctio
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(content_type) {
         headers.insert(CONTENT_TYPE, v);
+    }
+    for (name, value) in webhook::RESPONSE_HEADERS {
+        headers.insert(*name, HeaderValue::from_static(value));
     }
     let mut r = LambdaFunctionUrlResponse::default();
     r.status_code = i64::from(status);
@@ -437,7 +468,7 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<IngestEvent>) -> Result<Inge
     let started = Instant::now();
     let (payload, context) = event.into_parts();
     let trigger = match &payload {
-        IngestEvent::Http(_) => "http",
+        IngestEvent::Http(_) | IngestEvent::BadHttp(_) => "http",
         IngestEvent::EventBridge(_) => "eventbridge",
         IngestEvent::Unknown(_) => "unknown",
     };
@@ -479,7 +510,8 @@ async fn dispatch(
             } else {
                 (serde_json::to_vec(&e.detail).unwrap_or_default(), None)
             };
-            let ran = ingest(deps, bytes, source.map(str::to_owned), now).await?;
+            let delivery = Delivery::of_eventbridge(&e.source);
+            let ran = ingest(deps, bytes, source.map(str::to_owned), now, delivery).await?;
             let s = summary(&ran);
             Ok((IngestResponse::Summary(s), Some(s)))
         }
@@ -490,10 +522,20 @@ async fn dispatch(
                 serde_json::to_vec(&v).unwrap_or_default(),
                 None,
                 Utc::now(),
+                Delivery::Direct,
             )
             .await?;
             let s = summary(&ran);
             Ok((IngestResponse::Summary(s), Some(s)))
+        }
+        IngestEvent::BadHttp(why) => {
+            // Nothing of the payload is logged or stored: it may carry credentials.
+            tracing::warn!(%why, "malformed HTTP request refused");
+            let body = serde_json::json!({ "message": format!("bad request: {why}") }).to_string();
+            Ok((
+                IngestResponse::Http(http_response(400, "application/json", body)),
+                None,
+            ))
         }
         IngestEvent::Http(r) => {
             let now = received_at(Some(r.request_context.time_epoch), None);
@@ -530,17 +572,18 @@ async fn dispatch(
                             None,
                         ));
                     }
-                    // A signed request is processed once: the same signature again inside its
-                    // window is refused (remembered only once processed, so a retry after a
-                    // failure here is not refused).
-                    let replay = webhook::replay_key(&req);
-                    if let Some(k) = replay.clone() {
+                    // A signed request is processed once: its signature is claimed (a
+                    // conditional put) before processing, so the same request sent again, or
+                    // twice at once, inside its window is refused; the claim is given back if
+                    // processing fails, so the sender's retry is not refused.
+                    let claim = webhook::replay_claim(&req, &deps.shared.secrets);
+                    if let Some((k, until)) = claim.clone() {
                         let shared = Arc::clone(&deps.shared);
-                        let seen = tokio::task::spawn_blocking(move || {
-                            lock(&shared.pipeline).store().replay_seen(&k, now)
+                        let claimed = tokio::task::spawn_blocking(move || {
+                            lock(&shared.pipeline).store().claim_replay(&k, until, now)
                         })
                         .await??;
-                        if seen {
+                        if !claimed {
                             tracing::warn!(path = %req.path, "replayed signed request refused");
                             let Outcome::Respond {
                                 status,
@@ -556,16 +599,22 @@ async fn dispatch(
                             ));
                         }
                     }
-                    let ran = ingest(deps, body, Some(source), now).await?;
-                    if let Some(k) = replay {
-                        let shared = Arc::clone(&deps.shared);
-                        let until = now
-                            + chrono::Duration::seconds(webhook::replay_window(&shared.secrets));
-                        tokio::task::spawn_blocking(move || {
-                            lock(&shared.pipeline).store().remember_replay(&k, until)
-                        })
-                        .await??;
-                    }
+                    let ran = match ingest(deps, body, Some(source), now, Delivery::Webhook).await {
+                        Ok(ran) => ran,
+                        Err(e) => {
+                            if let Some((k, _)) = claim {
+                                let shared = Arc::clone(&deps.shared);
+                                let released = tokio::task::spawn_blocking(move || {
+                                    lock(&shared.pipeline).store().release_replay(&k)
+                                })
+                                .await;
+                                if !matches!(released, Ok(Ok(()))) {
+                                    tracing::warn!(path = %req.path, "a replay claim could not be released; the sender's retry with the same signature will be refused");
+                                }
+                            }
+                            return Err(e);
+                        }
+                    };
                     let s = summary(&ran);
                     let body = serde_json::to_string(&s).unwrap_or_default();
                     Ok((

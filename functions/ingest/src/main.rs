@@ -41,7 +41,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         rt,
         guard,
     );
-    let detect = core.detect.clone();
+    let mut detect = core.detect.clone();
+    detect.break_glass = cfg.break_glass_with(&core.detect.break_glass);
+    if cfg.auto_remediate.is_some() && detect.break_glass.is_empty() {
+        // Automatic remediation could disable an emergency account or revert what it did.
+        tracing::warn!(
+            auto_remediate = ?cfg.auto_remediate,
+            configure = "PROVGUARD_BREAK_GLASS (BreakGlassAccounts) or break_glass in PROVGUARD_CONFIG",
+            "automatic remediation is on and no break-glass account is configured"
+        );
+    }
     // Loading the context reads the table: a blocking call.
     let pipeline =
         tokio::task::spawn_blocking(move || Pipeline::new(store, normalizer, detect)).await??;

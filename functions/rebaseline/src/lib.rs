@@ -89,6 +89,10 @@ pub struct Report {
     /// Verdicts and feedback sealed into the audit chain by this invocation.
     #[serde(default)]
     pub sealed: u64,
+    /// The audit chain's head after sealing (`seq:hash`), also written to the log on every
+    /// run: a copy outside the table for `provguard audit verify --head`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_head: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,30 +173,44 @@ pub fn run(
     let store = &deps.store;
     let cfg = &deps.detect;
     // First, the audit trail: what was committed since the last run is chained.
-    let sealed = store.seal_audit(SEAL_PER_RUN)?.sealed;
+    let seal = store.seal_audit(SEAL_PER_RUN)?;
+    let sealed = seal.sealed;
+    if let Some(head) = &seal.head {
+        // The head leaves the table: a copy in the log that a writer of the table cannot
+        // change, for `provguard audit verify --head SEQ:HASH`.
+        tracing::info!(audit_head = %head, sealed, "audit chain sealed");
+    }
+    let audit_head = seal.head.as_ref().map(ToString::to_string);
     let (mut cp, mut all, resumed) = match store.rebaseline_checkpoint()? {
         Some((cp, staged)) => (cp, staged, true),
         None => {
             if let Some(last) = store.last_rebaseline()? {
-                if scheduled < last + deps.min_interval {
+                if scheduled < provguard_core::time::after(last, deps.min_interval) {
                     return Ok(Report {
                         status: Status::UpToDate,
                         resumed: false,
                         now: last,
-                        since: last - Duration::days(deps.window_days),
+                        since: provguard_core::time::before(
+                            last,
+                            provguard_core::time::days(deps.window_days),
+                        ),
                         pages: 0,
                         pages_total: 0,
                         used: 0,
                         left_out: 0,
                         scopes: 0,
                         sealed,
+                        audit_head: audit_head.clone(),
                     });
                 }
             }
             let cp = RebaselineCheckpoint {
                 seq: 0,
                 now: scheduled,
-                since: scheduled - Duration::days(deps.window_days),
+                since: provguard_core::time::before(
+                    scheduled,
+                    provguard_core::time::days(deps.window_days),
+                ),
                 page_key: None,
                 used: 0,
                 left_out: 0,
@@ -214,6 +232,7 @@ pub fn run(
         left_out: cp.left_out,
         scopes,
         sealed,
+        audit_head: audit_head.clone(),
     };
     loop {
         let (events, next) =

@@ -9,11 +9,15 @@ pub mod vars {
     pub const TABLE: &str = "PROVGUARD_TABLE";
     /// Optional provguard TOML configuration file (its `break_glass` list is refused).
     pub const CONFIG: &str = "PROVGUARD_CONFIG";
+    /// Comma-separated break-glass accounts (e-mails, names or ids, case-insensitive), added to
+    /// the configuration file's `break_glass`: changes by or to them are never remediated.
+    pub const BREAK_GLASS: &str = "PROVGUARD_BREAK_GLASS";
     /// Comma-separated: what may be executed. A remedy (`revert`, `disable_account`), a step
     /// operation (`iam:DetachUserPolicy`, `okta:RemoveUserFromGroup`), a provider wildcard
     /// (`iam:*`) or `*`. Empty (the default): dry runs only.
     pub const ALLOW: &str = "PROVGUARD_REMEDIATION_ALLOW";
-    /// Executed remediations allowed per UTC hour, counted in DynamoDB (default 10).
+    /// Executed remediations allowed per UTC hour, counted in DynamoDB (default 10; 0: none,
+    /// every request that would execute is refused).
     pub const MAX_PER_HOUR: &str = "PROVGUARD_REMEDIATION_MAX_PER_HOUR";
     /// Okta org URL, e.g. `https://acme.okta.com`.
     pub const OKTA_URL: &str = "PROVGUARD_OKTA_API_URL";
@@ -38,6 +42,7 @@ pub mod vars {
     pub const ALL: &[&str] = &[
         TABLE,
         CONFIG,
+        BREAK_GLASS,
         ALLOW,
         MAX_PER_HOUR,
         OKTA_URL,
@@ -128,6 +133,8 @@ impl std::fmt::Debug for Google {
 pub struct Config {
     pub table: String,
     pub config_file: Option<PathBuf>,
+    /// Break-glass accounts from the environment ([`Config::break_glass_with`] adds the file's).
+    pub break_glass: Vec<String>,
     pub allow: Vec<String>,
     pub max_per_hour: u32,
     pub okta: Option<Okta>,
@@ -141,6 +148,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("table", &self.table)
             .field("config_file", &self.config_file)
+            .field("break_glass", &self.break_glass)
             .field("allow", &self.allow)
             .field("max_per_hour", &self.max_per_hour)
             .field("okta", &self.okta.as_ref().map(|o| &o.url))
@@ -152,6 +160,15 @@ impl std::fmt::Debug for Config {
 
 fn trim_url(u: &str) -> String {
     u.trim_end_matches('/').to_owned()
+}
+
+/// A comma-separated list, each item trimmed, empty items dropped.
+fn list(v: Option<String>) -> Vec<String> {
+    v.unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 impl Config {
@@ -216,17 +233,25 @@ impl Config {
         Ok(Config {
             table: get(vars::TABLE).ok_or(ConfigError::Missing(vars::TABLE))?,
             config_file: get(vars::CONFIG).map(PathBuf::from),
-            allow: get(vars::ALLOW)
-                .unwrap_or_default()
-                .split(',')
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect(),
+            break_glass: list(get(vars::BREAK_GLASS)),
+            allow: list(get(vars::ALLOW)),
             max_per_hour,
             okta,
             entra,
             google,
         })
+    }
+
+    /// The break-glass accounts: the configuration file's (`from_file`), then the
+    /// environment's not already among them (compared case-insensitively, as they are matched).
+    pub fn break_glass_with(&self, from_file: &[String]) -> Vec<String> {
+        let mut all = from_file.to_vec();
+        for b in &self.break_glass {
+            if !all.iter().any(|a| a.eq_ignore_ascii_case(b)) {
+                all.push(b.clone());
+            }
+        }
+        all
     }
 }
 
@@ -238,6 +263,7 @@ mod tests {
     fn dry_run_only_by_default() {
         let c = Config::from_vars([(vars::TABLE, "t")]).unwrap();
         assert!(c.allow.is_empty());
+        assert!(c.break_glass.is_empty());
         assert_eq!(c.max_per_hour, 10);
         assert!(c.okta.is_none() && c.entra.is_none() && c.google.is_none());
     }
@@ -263,5 +289,39 @@ mod tests {
             Config::from_vars([(vars::TABLE, "t"), (vars::ENTRA_TENANT, "x")]),
             Err(ConfigError::Missing(vars::ENTRA_CLIENT_ID))
         );
+    }
+
+    #[test]
+    fn break_glass_accounts_come_from_the_environment_and_the_file() {
+        let c = Config::from_vars([
+            (vars::TABLE, "t"),
+            (
+                vars::BREAK_GLASS,
+                " breakglass@acme.example, ,00ubreakglass0000001,BG-Admin ",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.break_glass,
+            [
+                "breakglass@acme.example",
+                "00ubreakglass0000001",
+                "BG-Admin"
+            ]
+        );
+        let file = ["BreakGlass@acme.example".to_owned(), "root-bg".to_owned()];
+        assert_eq!(
+            c.break_glass_with(&file),
+            [
+                "BreakGlass@acme.example",
+                "root-bg",
+                "00ubreakglass0000001",
+                "BG-Admin"
+            ]
+        );
+        assert!(format!("{c:?}").contains("BG-Admin"));
+        // Set but empty (the template's default): none.
+        let c = Config::from_vars([(vars::TABLE, "t"), (vars::BREAK_GLASS, "")]).unwrap();
+        assert!(c.break_glass_with(&[]).is_empty());
     }
 }

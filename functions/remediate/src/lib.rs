@@ -6,35 +6,59 @@
 //! plan only when all of these hold, in this order:
 //!
 //! 1. `dry_run` is false;
-//! 2. neither the actor nor the target is a break-glass account (configuration `break_glass`);
+//! 2. neither the actor nor the target is a break-glass account (configuration `break_glass`
+//!    and `PROVGUARD_BREAK_GLASS`);
 //! 3. every step can be executed (plan-only steps, such as `DeleteAccountAssignment`, and manual
 //!    steps are never executed);
-//! 4. the remedy or every step's operation is allow-listed (`PROVGUARD_REMEDIATION_ALLOW`;
+//! 4. IAM steps act in the function's own AWS account: the plan's account (the account the
+//!    change was made in, `Plan::account`) is the one STS `GetCallerIdentity` names for the
+//!    function's credentials (asked on the first IAM plan and kept for the container's life).
+//!    A member account's change would need a remediation role to assume there, which is not
+//!    configured: it is answered `plan_only`, never carried out with the central account's
+//!    credentials on a same-named principal (and `plan_only` too while the own account is
+//!    unknown because STS did not answer; a new request asks again);
+//! 5. the remedy or every step's operation is allow-listed (`PROVGUARD_REMEDIATION_ALLOW`;
 //!    empty by default, so dry runs only);
-//! 5. the same remediation (event, remedy) has not run before — a second identical request
+//! 6. `PROVGUARD_REMEDIATION_MAX_PER_HOUR` is not 0 (0: nothing is executed);
+//! 7. the same remediation (event, remedy) has not run before — a second identical request
 //!    reports the earlier result instead of acting again (a failed one may be retried);
-//! 6. fewer than `PROVGUARD_REMEDIATION_MAX_PER_HOUR` remediations ran this UTC hour (an atomic
+//! 8. fewer than `PROVGUARD_REMEDIATION_MAX_PER_HOUR` remediations ran this UTC hour (an atomic
 //!    counter in DynamoDB).
+//!
+//! An automatic request (`"automatic": true`, with `"delivery"`: how the event arrived; sent by
+//! the ingest function) is executed only once its change is confirmed at its provider, checked
+//! before the hourly counter ([`confirm`]): Okta's System Log (scope `okta.logs.read`), Graph's
+//! directory audits (`AuditLog.Read.All`) or Google's Reports API
+//! (`admin.reports.audit.readonly`); a CloudTrail event by its EventBridge delivery. A change not
+//! on record yet is `awaiting_confirmation`, and a schedule (`rate(5 minutes)`) re-checks it
+//! ([`sweep`]) for up to 30 minutes after the event was ingested, then refuses it. Operators'
+//! requests (`automatic` false, the default) are not gated.
 //!
 //! Every request, every executed step and every result is appended to the event's remediation
 //! audit trail in DynamoDB. IAM calls use the SDK; Okta, Microsoft Graph and Google Admin calls go
 //! over HTTPS to base URLs from the configuration (tests point them at a local server). A step
 //! whose target is already gone (IAM `NoSuchEntity`, HTTP 404 on a delete) counts as done, so a
-//! retried remediation completes.
+//! retried remediation completes; condition 4 is what lets an IAM `NoSuchEntity` mean the grant
+//! is gone rather than that the principal lives in another account.
 //!
 //! Errors: a bad request, a refused or failed remediation are answered with `Ok` and a report
 //! saying so; only a store failure (DynamoDB unavailable) is an `Err`.
 
 pub mod config;
+pub mod confirm;
+pub mod sweep;
 
 /// The AWS actions this function's code calls: DynamoDB (the alert and its event, remediation
-/// records and audit, the hourly counter), SSM (identity-provider tokens given as `ssm:`
-/// references, at cold start) and the IAM revocations it can carry out. infra/template.yaml
+/// records and audit, the hourly counter, requests awaiting confirmation), SSM (identity-provider tokens given as `ssm:`
+/// references, at cold start), STS (the function's own account) and the IAM revocations it can carry out. infra/template.yaml
 /// grants exactly these (and what the Lambda service itself needs for the dead-letter queue);
 /// the integration tests check both.
 pub const AWS_ACTIONS: &[&str] = &[
+    // Requests awaiting confirmation: forgotten once done with, listed by the sweep.
+    "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
+    "dynamodb:Query",
     "dynamodb:UpdateItem",
     "iam:DeleteLoginProfile",
     "iam:DeleteRolePolicy",
@@ -46,6 +70,7 @@ pub const AWS_ACTIONS: &[&str] = &[
     "iam:RemoveUserFromGroup",
     "iam:UpdateAccessKey",
     "ssm:GetParameter",
+    "sts:GetCallerIdentity",
 ];
 
 use std::sync::Arc;
@@ -76,6 +101,12 @@ pub struct Request {
     pub reason: Option<String>,
     #[serde(default)]
     pub requested_by: Option<String>,
+    /// Sent by provguard itself, not an operator: executed only once confirmed ([`confirm`]).
+    #[serde(default)]
+    pub automatic: bool,
+    /// How the event reached the ingest function (automatic requests).
+    #[serde(default)]
+    pub delivery: Option<confirm::Delivery>,
 }
 
 fn yes() -> bool {
@@ -92,9 +123,14 @@ pub enum Status {
     Executed,
     /// A step failed; the steps before it were executed. A new request may retry.
     Failed,
-    /// Not executed: break-glass, not allow-listed, hourly cap, or no plan for this change.
+    /// Not executed: break-glass, not allow-listed, hourly cap, no plan for this change, or an
+    /// automatic request whose change its provider did not confirm.
     Refused,
-    /// The plan has steps that are never executed automatically.
+    /// An automatic request whose change is not on record at its provider yet: held, and
+    /// checked again by the sweep until the wait ends ([`confirm`]).
+    AwaitingConfirmation,
+    /// The plan has steps that are never executed automatically, or IAM steps in an AWS account
+    /// the function cannot act in.
     PlanOnly,
     /// Another invocation is executing the same remediation now.
     InProgress,
@@ -342,11 +378,62 @@ fn not_configured(provider: &str, var: &str) -> (StepOutcome, Option<String>) {
     )
 }
 
+/// Why the function's own AWS account is unknown.
+#[derive(Debug, thiserror::Error)]
+pub enum OwnAccountError {
+    #[error("STS GetCallerIdentity failed")]
+    Sts(
+        #[source]
+        Box<
+            aws_sdk_sts::error::SdkError<
+                aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
+            >,
+        >,
+    ),
+    #[error("STS GetCallerIdentity answered without an account")]
+    NoAccount,
+}
+
+/// The AWS account this function's credentials act in: STS `GetCallerIdentity`, asked when an
+/// IAM plan first needs it and kept for the container's life (clones share the answer; a failed
+/// call is not kept, so the next request asks again).
+#[derive(Debug, Clone)]
+pub struct OwnAccount {
+    sts: aws_sdk_sts::Client,
+    known: Arc<std::sync::OnceLock<String>>,
+}
+
+impl OwnAccount {
+    pub fn new(sts: aws_sdk_sts::Client) -> Self {
+        OwnAccount {
+            sts,
+            known: Arc::default(),
+        }
+    }
+
+    /// The account id (blocking: the first call waits on `rt` for STS).
+    pub fn get(&self, rt: &Handle) -> Result<String, OwnAccountError> {
+        if let Some(a) = self.known.get() {
+            return Ok(a.clone());
+        }
+        let who = rt
+            .block_on(self.sts.get_caller_identity().send())
+            .map_err(|e| OwnAccountError::Sts(Box::new(e)))?;
+        let account = who
+            .account
+            .filter(|a| !a.is_empty())
+            .ok_or(OwnAccountError::NoAccount)?;
+        Ok(self.known.get_or_init(|| account).clone())
+    }
+}
+
 /// What the handler uses.
 #[derive(Debug, Clone)]
 pub struct Deps {
     pub store: Arc<DynamoDbStore>,
     pub iam: aws_sdk_iam::Client,
+    /// The account the `iam` client's credentials act in.
+    pub account: OwnAccount,
     /// The runtime the IAM calls run on (the handler's blocking task waits on it).
     pub rt: Handle,
     pub idp: Arc<Idp>,
@@ -355,6 +442,36 @@ pub struct Deps {
     pub break_glass: Vec<String>,
     /// The time of a request (the wall clock in the function; fixed in tests).
     pub clock: fn() -> DateTime<Utc>,
+}
+
+/// Why the plan's IAM steps may not run with this function's credentials, if they may not: they
+/// act in the plan's AWS account, and the credentials in the function's own.
+fn foreign_account(deps: &Deps, plan: &Plan) -> Option<String> {
+    if !plan.steps.iter().any(|s| matches!(s, Step::Iam { .. })) {
+        return None;
+    }
+    let Some(account) = plan.account.as_deref() else {
+        return Some(
+            "not executed: the plan has IAM steps but names no AWS account to make them in".into(),
+        );
+    };
+    let own = match deps.account.get(&deps.rt) {
+        Ok(own) => own,
+        Err(e) => {
+            return Some(format!(
+                "not executed: this function's own AWS account is unknown ({}); a new request \
+                 asks again",
+                chain(&e)
+            ));
+        }
+    };
+    (account != own).then(|| {
+        format!(
+            "not executed: the change was made in AWS account {account} and this function acts \
+             in {own}; remediating another account needs a cross-account remediation role \
+             there, which is not configured"
+        )
+    })
 }
 
 /// Whether the remedy or every step of the plan is allow-listed.
@@ -657,6 +774,9 @@ pub fn remediate(deps: &Deps, payload: Json) -> Result<Report, StoreError> {
         );
         return conclude(report, Status::PlanOnly, msg);
     }
+    if let Some(why) = foreign_account(deps, &plan) {
+        return conclude(report, Status::PlanOnly, why);
+    }
     if !allowed(&deps.allow, &plan) {
         let ops: Vec<String> = plan.steps.iter().map(Step::operation).collect();
         let msg = format!(
@@ -666,6 +786,16 @@ pub fn remediate(deps: &Deps, payload: Json) -> Result<Report, StoreError> {
             config::vars::ALLOW
         );
         return conclude(report, Status::Refused, msg);
+    }
+    if deps.max_per_hour == 0 {
+        let msg = format!(
+            "not executed: {} is 0, so no remediation is carried out",
+            config::vars::MAX_PER_HOUR
+        );
+        return conclude(report, Status::Refused, msg);
+    }
+    if let confirm::Gate::Stop(status, msg) = confirm::gate(deps, &req, &event, at, &audit)? {
+        return conclude(report, status, msg);
     }
     match store.begin_remediation::<Report>(&req.event_id, req.action.as_str(), at)? {
         RemediationStart::Begun => {}
@@ -752,6 +882,7 @@ fn status_name(s: Status) -> &'static str {
         Status::Executed => "executed",
         Status::Failed => "failed",
         Status::Refused => "refused",
+        Status::AwaitingConfirmation => "awaiting_confirmation",
         Status::PlanOnly => "plan_only",
         Status::InProgress => "in_progress",
         Status::NotFound => "not_found",

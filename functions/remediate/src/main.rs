@@ -5,7 +5,8 @@ use std::sync::Arc;
 use provguard_core::secret;
 use provguard_core::store::DynamoDbStore;
 use provguard_remediate::config::{Config, SECRET_VARS};
-use provguard_remediate::{Deps, Idp, handle};
+use provguard_remediate::sweep::dispatch;
+use provguard_remediate::{Deps, Idp, OwnAccount, confirm};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -28,6 +29,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             rt.clone(),
         )),
         iam: aws_sdk_iam::Client::new(&sdk),
+        account: OwnAccount::new(aws_sdk_sts::Client::new(&sdk)),
         rt,
         idp: Arc::new(Idp::new(
             cfg.okta.clone(),
@@ -36,10 +38,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         )),
         allow: cfg.allow.clone(),
         max_per_hour: cfg.max_per_hour,
-        break_glass: core.detect.break_glass.clone(),
+        break_glass: cfg.break_glass_with(&core.detect.break_glass),
         clock: chrono::Utc::now,
     };
+    if deps.break_glass.is_empty() && !deps.allow.is_empty() && deps.max_per_hour > 0 {
+        // Nothing would keep the emergency accounts from being disabled or their changes reverted.
+        tracing::warn!(
+            allow = ?deps.allow,
+            configure = "PROVGUARD_BREAK_GLASS (BreakGlassAccounts) or break_glass in PROVGUARD_CONFIG",
+            "remediation may execute and no break-glass account is configured"
+        );
+    }
+    confirm::prepare();
     tracing::info!(config = ?cfg, "ready");
     let deps = &deps;
-    lambda_runtime::run(lambda_runtime::service_fn(move |event| handle(deps, event))).await
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+        dispatch(deps, event)
+    }))
+    .await
 }

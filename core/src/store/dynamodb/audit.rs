@@ -45,14 +45,18 @@ pub(super) fn seal_marker(event_id: &str, kind: AuditKind, at: DateTime<Utc>) ->
 }
 
 /// What a seal did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SealReport {
     /// Records appended to the chain.
     pub sealed: u64,
     /// Markers were left (the `max` was reached).
     pub more: bool,
-    /// The head after sealing.
+    /// The head's record number after sealing.
     pub head_seq: u64,
+    /// The head after sealing (`seq:hash`; None while the chain is empty). Hosts write it
+    /// outside the table (the function's log, the CLI's output), so `audit verify --head` has
+    /// a copy the table's writers cannot edit.
+    pub head: Option<Head>,
 }
 
 impl DynamoDbStore {
@@ -134,7 +138,7 @@ impl DynamoDbStore {
             }
             let mut head_item = key(AUDIT_PK, HEAD_SK);
             head_item.insert("seq".into(), num(seq as i64));
-            head_item.insert("hash".into(), s(prev));
+            head_item.insert("hash".into(), s(prev.clone()));
             let mut put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(head_item));
@@ -160,6 +164,7 @@ impl DynamoDbStore {
                 Ok(_) => {
                     report.sealed += marks.len() as u64;
                     report.head_seq = seq;
+                    report.head = Some(Head { seq, hash: prev });
                 }
                 Err(err) => {
                     let conflict = matches!(
@@ -178,6 +183,10 @@ impl DynamoDbStore {
             if next.is_none() {
                 break;
             }
+        }
+        if report.head.is_none() {
+            report.head = self.audit_head()?;
+            report.head_seq = report.head.as_ref().map_or(0, |h| h.seq);
         }
         Ok(report)
     }

@@ -302,8 +302,12 @@ impl DynamoDbStore {
     }
 
     /// Takes one of the `cap` remediation executions allowed in the UTC hour of `at` (an atomic
-    /// counter with a condition); false when the hour's cap is reached.
+    /// counter with a condition); false when the hour's cap is reached. A cap of 0 allows none
+    /// (nothing is written: the condition alone would let the hour's first one through).
     pub fn take_remediation_slot(&self, at: DateTime<Utc>, cap: u32) -> Result<bool, StoreError> {
+        if cap == 0 {
+            return Ok(false);
+        }
         let hour = at.format("%Y-%m-%dT%H").to_string();
         let updated = self.rt.block_on(
             self.client
@@ -348,22 +352,53 @@ impl DynamoDbStore {
         key(format!("REPLAY#{}", key_part(replay_key)), "REPLAY")
     }
 
-    /// Whether a request with this replay key was processed and its window is still open.
-    pub fn replay_seen(&self, replay_key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        Ok(self
-            .get(Self::replay_item_key(replay_key))?
-            .and_then(|i| get_n(&i, "ttl"))
-            .is_some_and(|until| until >= now.timestamp()))
-    }
-
-    /// Remembers a processed request until `until` (the end of its replay window).
-    pub fn remember_replay(
+    /// Claims a signed request before it is processed: a conditional put that succeeds for the
+    /// first claim of `replay_key` (or one whose window closed before `now`, its item not yet
+    /// removed by TTL). False when another delivery already claimed it, so two concurrent
+    /// deliveries of one request cannot both be processed. The claim lasts until `until` (the
+    /// request's timestamp plus the replay window: after that the signature is stale anyway).
+    pub fn claim_replay(
         &self,
         replay_key: &str,
         until: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let mut item = Self::replay_item_key(replay_key);
         item.insert("ttl".into(), num(until.timestamp()));
-        self.put(item)
+        let put = self.rt.block_on(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#pk) OR #ttl < :now")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":now", num(now.timestamp()))
+                .send(),
+        );
+        match put {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk("PutItem")(e)),
+        }
+    }
+
+    /// Gives a claim back when processing failed, so the sender's retry is not refused.
+    pub fn release_replay(&self, replay_key: &str) -> Result<(), StoreError> {
+        self.rt
+            .block_on(
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::replay_item_key(replay_key)))
+                    .send(),
+            )
+            .map_err(sdk("DeleteItem"))?;
+        Ok(())
     }
 }
