@@ -83,6 +83,10 @@ pub struct DetectConfig {
     /// the clock) is dead-lettered, not scored: a wrong clock or a forged time would otherwise
     /// decay every baseline it touches, minutes.
     pub max_future_minutes: i64,
+    /// Learn webhook deliveries of sources with a provider audit log (Okta, Entra, Google) at
+    /// once. Off (the default): such an event stays out of the baselines until its provider's
+    /// record confirms it, so whoever holds a leaked webhook secret cannot teach the model.
+    pub learn_unconfirmed_webhooks: bool,
 }
 
 impl Default for DetectConfig {
@@ -102,6 +106,7 @@ impl Default for DetectConfig {
             escalation_window_minutes: 60,
             guest_escalation_days: 30,
             off_hours_session_hours: 4,
+            learn_unconfirmed_webhooks: false,
             dormant_days: 90,
             onboarding_days_before: 14,
             onboarding_days_after: 30,

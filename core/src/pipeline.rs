@@ -11,7 +11,7 @@ use crate::detect::{self, DetectConfig, Evidence};
 use crate::event::{Event, EventSummary};
 use crate::normalize::{BadInput, Normalized, Normalizer, RawRecord, split_input};
 use crate::store::{Commit, CommitOutcome, DeadLetter, ReadRequest, Store, StoreError};
-use crate::verdict::Verdict;
+use crate::verdict::{ContextNote, Verdict};
 
 /// Score then learn, or learn only (history backfill: no verdicts, no alerts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,8 @@ pub struct Pipeline<S> {
     /// In a batch ([`Pipeline::begin_batch`]): the baselines changed since it began, written
     /// once when it ends instead of with every event.
     batch: Option<std::collections::HashSet<ScopeKey>>,
+    /// What is processed now came by webhook (see [`Pipeline::set_webhook_delivery`]).
+    webhook: bool,
 }
 
 impl<S> std::fmt::Debug for Pipeline<S> {
@@ -93,6 +95,35 @@ impl<S: Store> Pipeline<S> {
             ctx,
             cache: HashMap::new(),
             batch: None,
+            webhook: false,
+        })
+    }
+
+    /// Says whether what is processed next came by webhook, where only a shared secret vouches
+    /// for it. Unless `learn_unconfirmed_webhooks` is set, a scored webhook event of a source
+    /// with a provider audit log (Okta, Entra, Google) is kept out of the baselines with an
+    /// [`UNCONFIRMED`](crate::verdict::UNCONFIRMED) note until its provider's record confirms
+    /// it. Hosts that can confirm (the AWS functions) set it; it stays set until changed.
+    pub fn set_webhook_delivery(&mut self, webhook: bool) {
+        self.webhook = webhook;
+    }
+
+    fn unconfirmed(&self, event: &Event) -> Option<ContextNote> {
+        if !self.webhook || self.cfg.learn_unconfirmed_webhooks {
+            return None;
+        }
+        let log = match event.source.as_str() {
+            "okta" => "Okta System Log event",
+            "entra" => "Entra directory audit",
+            "gworkspace" => "Google Reports activity",
+            _ => return None,
+        };
+        Some(ContextNote {
+            kind: crate::verdict::UNCONFIRMED.to_owned(),
+            detail: format!(
+                "delivered by webhook: kept out of the baselines until its {log} confirms it"
+            ),
+            effect: "held".to_owned(),
         })
     }
 
@@ -371,6 +402,7 @@ impl<S: Store> Pipeline<S> {
                 if scored.alert {
                     scored.history = history(&snapshot.target_recent, &snapshot.actor_recent);
                 }
+                scored.context.extend(self.unconfirmed(event));
                 Some(scored)
             }
         };

@@ -1609,3 +1609,61 @@ fn a_batch_gives_the_same_verdicts_and_baselines_and_is_durable_only_whole() {
     let b = p.store().baselines(&keys[..1]).unwrap();
     assert_eq!(b[&keys[0]].events.n, 10);
 }
+
+#[test]
+fn a_webhook_delivery_waits_for_its_provider_before_it_is_learned_unless_configured_not_to() {
+    let key = crate::baseline::ScopeKey::tenant("acme");
+    let count = |org: &Org| {
+        org.pipeline
+            .store()
+            .baselines(std::slice::from_ref(&key))
+            .unwrap()[&key]
+            .events
+            .n
+    };
+    let routine = |id: &str| {
+        ev(
+            id,
+            monday(11, 10),
+            "add_to_group",
+            ADMIN,
+            "eng3@acme.example",
+            Some(("eng-all", "group")),
+            "console",
+        )
+    };
+    let mut org = Org::new(vec![], vec![]);
+    let before = count(&org);
+    org.pipeline.set_webhook_delivery(true);
+    let v = org.score(routine("w1"));
+    assert!(
+        !v.alert && v.awaits_confirmation() && v.excluded(),
+        "{v:#?}"
+    );
+    assert_eq!(count(&org), before, "not learned");
+    // Marked benign once confirmed: released into the baselines.
+    org.pipeline
+        .feedback(
+            "w1",
+            crate::verdict::Feedback::Benign,
+            Some("confirmed"),
+            monday(11, 20),
+        )
+        .unwrap();
+    assert!(count(&org) > before);
+    // The same delivery by EventBridge, or a file, is learned at once.
+    org.pipeline.set_webhook_delivery(false);
+    let v = org.score(routine("w2"));
+    assert!(!v.awaits_confirmation() && !v.excluded(), "{v:#?}");
+
+    let cfg = DetectConfig {
+        learn_unconfirmed_webhooks: true,
+        ..DetectConfig::default()
+    };
+    let mut org = Org::with_config(vec![], vec![], cfg);
+    let before = count(&org);
+    org.pipeline.set_webhook_delivery(true);
+    let v = org.score(routine("w3"));
+    assert!(!v.awaits_confirmation(), "{v:#?}");
+    assert!(count(&org) > before);
+}

@@ -54,6 +54,11 @@ pub struct ContextNote {
     pub effect: String,
 }
 
+/// The context note of a webhook delivery whose change its provider has not confirmed yet: the
+/// event is kept out of the baselines until it is (a leaked webhook secret must not teach the
+/// model), and released by feedback (`benign`, with the provider's record named) once it is.
+pub const UNCONFIRMED: &str = "unconfirmed";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub event_id: String,
@@ -117,10 +122,22 @@ pub struct FeedbackRecord {
 
 impl Verdict {
     /// Part of an episode (a burst, an off-hours session) that already alerted: its context
-    /// names the event that did.
+    /// names the event that did. Or a webhook delivery not yet confirmed at its provider
+    /// ([`UNCONFIRMED`]).
     pub fn is_held(&self) -> bool {
         self.held_by.is_some()
-            || self
+            || self.context.iter().any(|c| {
+                c.kind == "burst" || c.kind == "off_hours_session" || c.kind == UNCONFIRMED
+            })
+    }
+
+    /// Held out of the baselines only until its provider confirms it: a routine webhook
+    /// delivery, not an alert or part of an episode that alerted.
+    pub fn awaits_confirmation(&self) -> bool {
+        !self.alert
+            && self.held_by.is_none()
+            && self.context.iter().any(|c| c.kind == UNCONFIRMED)
+            && !self
                 .context
                 .iter()
                 .any(|c| c.kind == "burst" || c.kind == "off_hours_session")

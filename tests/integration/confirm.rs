@@ -841,3 +841,123 @@ fn ingest_says_how_an_automatically_remediated_event_arrived() {
     // The remediate function accepts what ingest sends.
     provguard_remediate::parse(asked[0].clone()).unwrap();
 }
+
+/// Which stored events the rebaseline would leave out (`scan_events`' flag), by id.
+fn left_out(a: &Aws) -> HashMap<String, bool> {
+    use provguard_core::store::EventStore as _;
+    let mut out = HashMap::new();
+    a.store()
+        .scan_events(t("2026-01-01T00:00:00Z"), &mut |e, excluded| {
+            out.insert(e.id, excluded);
+        })
+        .unwrap();
+    out
+}
+
+#[test]
+fn a_webhook_delivery_is_learned_only_once_its_provider_confirms_it() {
+    use provguard_core::baseline::ScopeKey;
+    use provguard_core::store::{BaselineStore as _, EventStore as _, VerdictStore as _};
+    let Some(a) = Aws::new() else { return };
+    let okta = Provider::start();
+    let (topic, _) = topic_with_queues(&a.m, &[]);
+    let secrets = WebhookSecrets::from_vars([("PROVGUARD_OKTA_SECRET", "okta-secret")]);
+    let (ingest_deps, _) = ingest_deps(&a, &topic, &Calls::default(), secrets);
+    let email = "megan.shaw@acmerocket.example";
+    let real = okta_log(
+        "5d4c3b2a-b8ac-11f1-9c3d-2e1f0a9b8c7d",
+        "00ucq4HjHQaO0IefjDed",
+        email,
+        PROD_ADMINS,
+    );
+    let forged = okta_log(
+        "6e5d4c3b-b8ac-11f1-9c3d-2e1f0a9b8c7d",
+        "00ucq4HjHQaO0IefjDed",
+        email,
+        PROD_ADMINS,
+    );
+    let hook = json!({
+        "eventType": "com.okta.event_hook", "eventTypeVersion": "1.0", "source": OKTA_HOOK,
+        "data": {"events": [real, forged]}
+    });
+    let request = json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": "/okta", "rawQueryString": "",
+        "headers": {"content-type": "application/json", "authorization": "okta-secret"},
+        "requestContext": {"http": {"method": "POST", "path": "/okta"}, "timeEpoch": t(RECEIVED).timestamp_millis()},
+        "body": hook.to_string(), "isBase64Encoded": false
+    });
+    let (status, answer) = http(ingest(&a, &ingest_deps, request));
+    assert_eq!(
+        (status, answer["verdicts"].as_u64()),
+        (200, Some(2)),
+        "{answer}"
+    );
+    let (real_id, forged_id) = (
+        real["uuid"].as_str().unwrap(),
+        forged["uuid"].as_str().unwrap(),
+    );
+    let store = a.store();
+    let verdict = |id: &str| store.verdict(id).unwrap().unwrap();
+    for id in [real_id, forged_id] {
+        let v = verdict(id);
+        assert!(!v.alert, "routine: {v:?}");
+        assert!(v.awaits_confirmation(), "{v:?}");
+        assert!(
+            v.context
+                .iter()
+                .any(|c| c.kind == "unconfirmed" && c.detail.contains("Okta System Log"))
+        );
+    }
+    // Neither was learned: no baseline of the tenant exists, and a rebaseline leaves both out.
+    let tenant = store.event(real_id).unwrap().unwrap().tenant;
+    let key = ScopeKey::tenant(&tenant);
+    assert!(
+        !store
+            .baselines(std::slice::from_ref(&key))
+            .unwrap()
+            .contains_key(&key)
+    );
+    let out = left_out(&a);
+    assert_eq!((out[real_id], out[forged_id]), (true, true), "{out:?}");
+
+    // Okta has published the real one; the sweep confirms it and releases it, and keeps waiting
+    // for the other.
+    okta.publish(|r| r.okta_logs.push(real.clone()));
+    let mut deps = remediate_deps(&a, &[], okta.idp());
+    deps.clock = || t("2026-11-03T09:05:00Z");
+    let s = sweep(&a, &deps);
+    let outcome = |s: &Sweep, id: &str| {
+        s.releases
+            .iter()
+            .find(|r| r.event_id == id)
+            .map(|r| r.outcome.clone())
+    };
+    assert_eq!(outcome(&s, real_id).as_deref(), Some("released"), "{s:#?}");
+    assert_eq!(outcome(&s, forged_id).as_deref(), Some("waiting"), "{s:#?}");
+    assert!(s.reports.is_empty(), "nothing is remediated: {s:#?}");
+    let fb = verdict(real_id).feedback.unwrap();
+    assert!(fb.note.unwrap().contains("confirmed at its provider"));
+    let out = left_out(&a);
+    assert_eq!((out[real_id], out[forged_id]), (false, true), "{out:?}");
+    assert!(has(&trail(&a, real_id), "confirmation", "confirmed"));
+
+    // Past the wait the other is dropped from the sweep and stays out of the baselines.
+    deps.clock = || t("2026-11-03T09:31:00Z");
+    let s = sweep(&a, &deps);
+    assert_eq!(
+        outcome(&s, forged_id).as_deref(),
+        Some("kept_out"),
+        "{s:#?}"
+    );
+    assert!(verdict(forged_id).feedback.is_none());
+    assert!(left_out(&a)[forged_id]);
+    deps.clock = || t("2026-11-03T09:36:00Z");
+    assert!(sweep(&a, &deps).releases.is_empty());
+    // No DELETE or any other write went to the provider: only System Log reads.
+    assert!(
+        okta.take()
+            .iter()
+            .all(|s| s.method == "GET" && s.path == "/api/v1/logs")
+    );
+    a.assert_least_privilege();
+}

@@ -1690,7 +1690,7 @@ mod confirm;
 mod jobs;
 
 pub use audit::SealReport;
-pub use confirm::PendingConfirmation;
+pub use confirm::{CONFIRMATION_WAIT_MINUTES, PendingConfirmation, RELEASE};
 pub use jobs::{RebaselineCheckpoint, RemediationStart, RemediationState};
 
 #[cfg(test)]

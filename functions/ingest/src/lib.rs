@@ -57,6 +57,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use provguard_core::alert::{AlertError, AlertSink, PublishOutcome};
 use provguard_core::error_chain as chain;
 use provguard_core::normalize::{Normalized, split_input};
+use provguard_core::store::dynamodb::{CONFIRMATION_WAIT_MINUTES, PendingConfirmation, RELEASE};
 use provguard_core::store::{DynamoDbStore, StoreError, VerdictStore};
 use provguard_core::verdict::Severity;
 use provguard_core::webhook::{self, Outcome, WebhookSecrets};
@@ -297,13 +298,17 @@ fn run_pipeline(
     bytes: &[u8],
     source: Option<&str>,
     now: DateTime<Utc>,
+    delivery: Delivery,
 ) -> Result<Ran, Error> {
     let mut pipeline = lock(&shared.pipeline);
     // Another instance may have written baselines or a rebaseline replaced them, and the
     // context may have been imported since the last invocation: start from the table.
     pipeline.refresh()?;
+    // A webhook's events are held out of the baselines until their provider confirms them.
+    pipeline.set_webhook_delivery(delivery == Delivery::Webhook);
     let mut stats = Stats::default();
     let mut alerts: Vec<Verdict> = Vec::new();
+    let mut unconfirmed: Vec<String> = Vec::new();
     for piece in split_input(bytes) {
         let record = match piece {
             Ok(r) => r,
@@ -318,6 +323,9 @@ fn run_pipeline(
             scored.push(v.event_id.clone());
             if v.alert {
                 alerts.push(v.clone());
+            }
+            if v.awaits_confirmation() {
+                unconfirmed.push(v.event_id.clone());
             }
         })?;
         if s.duplicates > 0 {
@@ -334,6 +342,20 @@ fn run_pipeline(
             }
         }
         stats.add(&s);
+    }
+    // The remediate function's sweep confirms each at its provider and releases it into the
+    // baselines (the next rebaseline learns it); one never confirmed stays out.
+    let until = provguard_core::time::after(
+        now,
+        provguard_core::time::minutes(CONFIRMATION_WAIT_MINUTES),
+    );
+    for id in unconfirmed {
+        pipeline.store().await_confirmation(&PendingConfirmation {
+            request: serde_json::json!({ "event_id": id }),
+            event_id: id,
+            remedy: RELEASE.to_owned(),
+            until,
+        })?;
     }
     drop(pipeline);
     let mut published = 0;
@@ -369,9 +391,10 @@ async fn ingest(
     delivery: Delivery,
 ) -> Result<Ran, Error> {
     let shared = Arc::clone(&deps.shared);
-    let ran =
-        tokio::task::spawn_blocking(move || run_pipeline(&shared, &bytes, source.as_deref(), now))
-            .await??;
+    let ran = tokio::task::spawn_blocking(move || {
+        run_pipeline(&shared, &bytes, source.as_deref(), now, delivery)
+    })
+    .await??;
     if let Some(auto) = &deps.auto {
         for v in ran.alerts.iter().filter(|v| v.severity >= auto.min) {
             let request = serde_json::json!({

@@ -45,7 +45,8 @@ use serde_json::Value as Json;
 use crate::{Deps, Idp, Request, Status, config};
 
 /// How long after the event was ingested its change may still be confirmed.
-pub const WAIT: Duration = Duration::minutes(30);
+pub const WAIT: Duration =
+    Duration::minutes(provguard_core::store::dynamodb::CONFIRMATION_WAIT_MINUTES);
 
 /// The Reports API is listed this long either side of a Google event's time.
 const GOOGLE_SLACK: Duration = Duration::minutes(1);

@@ -59,6 +59,8 @@ pub const AWS_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:Query",
+    // Feedback that releases a confirmed webhook delivery into the baselines (the sweep).
+    "dynamodb:TransactWriteItems",
     "dynamodb:UpdateItem",
     "iam:DeleteLoginProfile",
     "iam:DeleteRolePolicy",

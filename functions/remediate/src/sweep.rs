@@ -10,11 +10,19 @@
 //!
 //! The sweep only re-checks what automatic requests left behind: invoked by anyone else, it can
 //! execute nothing that was not already asked for.
+//!
+//! It also confirms the routine webhook deliveries the ingest function held out of the baselines
+//! (pending items whose remedy is [`RELEASE`]): one confirmed at its provider is released by
+//! feedback `benign` naming the provider's record, so the next rebaseline learns it; one its
+//! provider contradicts, or that no record confirms within the wait, stays out (an analyst may
+//! still mark it benign).
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use provguard_core::error_chain as chain;
-use provguard_core::store::StoreError;
+use provguard_core::store::dynamodb::{PendingConfirmation, RELEASE};
+use provguard_core::store::{EventStore, StoreError, VerdictStore};
+use provguard_core::verdict::Feedback;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
@@ -34,6 +42,20 @@ pub struct Sweep {
     pub reports: Vec<Report>,
     /// Stopped near the deadline: the rest are left for the next sweep.
     pub more: bool,
+    /// Held webhook deliveries checked at their provider, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<Release>,
+}
+
+/// What became of a webhook delivery held out of the baselines until confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    pub event_id: String,
+    /// `released` (confirmed and released into the baselines), `waiting` (not on record yet;
+    /// checked again), `kept_out` (contradicted, unconfirmable, or not confirmed in time) or
+    /// `nothing_to_do` (gone, already released or marked).
+    pub outcome: String,
+    pub detail: String,
 }
 
 /// What the function answers: a request's report, or what a sweep did.
@@ -90,11 +112,20 @@ pub fn sweep(deps: &Deps, deadline_ms: u64, clock_ms: fn() -> u64) -> Result<Swe
         held: held.len(),
         reports: Vec::with_capacity(held.len()),
         more: false,
+        releases: Vec::new(),
     };
     for p in held {
         if deadline_ms > 0 && clock_ms().saturating_add(RESERVE_MS) >= deadline_ms {
             out.more = true;
             break;
+        }
+        if p.remedy == RELEASE {
+            let r = release(deps, &p, at)?;
+            if r.outcome != "waiting" {
+                deps.store.forget_confirmation(&p)?;
+            }
+            out.releases.push(r);
+            continue;
         }
         let report = crate::remediate(deps, p.request.clone())?;
         if report.status != Status::AwaitingConfirmation {
@@ -103,6 +134,68 @@ pub fn sweep(deps: &Deps, deadline_ms: u64, clock_ms: fn() -> u64) -> Result<Swe
         out.reports.push(report);
     }
     Ok(out)
+}
+
+/// One attempt to confirm a held webhook delivery and release it into the baselines.
+fn release(
+    deps: &Deps,
+    p: &PendingConfirmation<Json>,
+    at: DateTime<Utc>,
+) -> Result<Release, StoreError> {
+    let done = |outcome: &str, detail: String| Release {
+        event_id: p.event_id.clone(),
+        outcome: outcome.to_owned(),
+        detail,
+    };
+    let (Some(verdict), Some(event)) = (
+        deps.store.verdict(&p.event_id)?,
+        deps.store.event(&p.event_id)?,
+    ) else {
+        return Ok(done("nothing_to_do", "no stored event has this id".into()));
+    };
+    if !verdict.awaits_confirmation() || verdict.feedback.is_some() {
+        return Ok(done(
+            "nothing_to_do",
+            "not held for confirmation (alerted, part of an episode, or already marked)".into(),
+        ));
+    }
+    let check = crate::confirm::check(
+        &deps.idp,
+        &event,
+        Some(crate::confirm::Delivery::Webhook),
+        at,
+    );
+    deps.store.audit_remediation(
+        &p.event_id,
+        at,
+        &crate::AuditEntry {
+            at,
+            kind: "confirmation".into(),
+            action: None,
+            dry_run: true,
+            requested_by: Some("provguard-remediate sweep".into()),
+            reason: Some("a webhook delivery held out of the baselines until confirmed".into()),
+            outcome: check.outcome().into(),
+            detail: check.detail().into(),
+        },
+    )?;
+    Ok(match check {
+        crate::confirm::Check::Confirmed(d) => {
+            let note = format!("confirmed at its provider ({d}): released into the baselines");
+            deps.store
+                .set_feedback(&p.event_id, Feedback::Benign, Some(&note), at)?;
+            done("released", d)
+        }
+        crate::confirm::Check::NotYet { detail, .. } if at < p.until => done("waiting", detail),
+        crate::confirm::Check::NotYet { detail, .. } => {
+            tracing::warn!(event_id = %p.event_id, %detail, "webhook delivery not confirmed in time; kept out of the baselines");
+            done("kept_out", detail)
+        }
+        crate::confirm::Check::Mismatch(d) | crate::confirm::Check::Unconfirmable(d) => {
+            tracing::warn!(event_id = %p.event_id, detail = %d, "webhook delivery not confirmed; kept out of the baselines");
+            done("kept_out", d)
+        }
+    })
 }
 
 #[cfg(test)]

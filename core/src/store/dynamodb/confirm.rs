@@ -14,6 +14,14 @@ use super::*;
 /// Partition of the remediations waiting for confirmation.
 const PENDING_PK: &str = "CONFIRM#PENDING";
 
+/// How long after an event was ingested its provider may still confirm it, minutes (Entra and
+/// Google publish audit records minutes late).
+pub const CONFIRMATION_WAIT_MINUTES: i64 = 30;
+
+/// The `remedy` of a pending item that asks for no remediation: a routine webhook event kept out
+/// of the baselines until its provider confirms it, then released.
+pub const RELEASE: &str = "release";
+
 /// A remediation request held until its change is confirmed at its provider, or `until`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingConfirmation<T> {
