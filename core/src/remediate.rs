@@ -456,6 +456,19 @@ pub fn break_glass<'a>(event: &Event, list: &'a [String]) -> Option<&'a str> {
     })
 }
 
+/// The break-glass accounts of a host: the configuration file's (`from_file`), then the
+/// environment's not already among them (compared case-insensitively, as [`break_glass`]
+/// matches them).
+pub fn merge_break_glass(from_file: &[String], from_env: &[String]) -> Vec<String> {
+    let mut all = from_file.to_vec();
+    for b in from_env {
+        if !all.iter().any(|a| a.eq_ignore_ascii_case(b)) {
+            all.push(b.clone());
+        }
+    }
+    all
+}
+
 /// What kind of IAM principal an ARN names, and its name (`arn:aws:iam::1:user/path/ann` → ann).
 fn iam_principal(arn: Option<&str>) -> Option<(&str, String)> {
     let rest = arn?.strip_prefix("arn:aws")?;

@@ -18,17 +18,16 @@ use provguard_core::normalize::{Normalized, RawRecord};
 use provguard_core::store::{Commit, Ledger};
 use provguard_core::verdict::Severity;
 use provguard_core::webhook::WebhookSecrets;
-use provguard_remediate::config::{Entra, Google, Okta};
 use provguard_remediate::sweep::{Answer, Sweep};
 use provguard_remediate::{AuditEntry, Idp, Report, Status};
 use serde_json::{Value, json};
 
 use crate::aws::{Calls, t, topic_with_queues, unique};
 use crate::lambda::{
-    Aws, Requests, attached_policies, http, ingest, ingest_deps, invoke_sample, remediate,
-    remediate_deps, seed_demo_baselines, summary,
+    Aws, Requests, all_providers_at, attached_policies, http, ingest, ingest_deps, invoke_sample,
+    remediate, remediate_deps, seed_demo_baselines, summary,
 };
-use crate::remediate::{DEMO_ACCOUNT, iam_in};
+use crate::remediate::{DEMO_ACCOUNT, give_admin, iam_in};
 use crate::support::normalizer;
 
 /// When the tests' events are ingested, and the remediate function's clock at first.
@@ -236,24 +235,7 @@ impl Provider {
     }
 
     fn idp(&self) -> Idp {
-        let base = self.base.clone();
-        Idp::new(
-            Some(Okta {
-                url: base.clone(),
-                token: "okta-token".into(),
-            }),
-            Some(Entra {
-                graph_url: format!("{base}/v1.0"),
-                login_url: base.clone(),
-                tenant: "acme-tenant".into(),
-                client_id: "app-id".into(),
-                client_secret: "app-secret".into(),
-            }),
-            Some(Google {
-                url: base,
-                token: "google-token".into(),
-            }),
-        )
+        all_providers_at(&self.base)
     }
 
     /// What was asked since the last call.
@@ -678,17 +660,7 @@ fn cloudtrail_grant(a: &Aws, iam: &aws_sdk_iam::Client) -> (String, String) {
     envelope["detail"]["eventID"] = json!(event_id);
     let events = ingested(a, "cloudtrail", &envelope, None);
     assert_eq!(events[0].id, event_id);
-    a.block_on(iam.create_user().user_name(&user).send())
-        .unwrap();
-    a.block_on(
-        iam.attach_user_policy()
-            .user_name(&user)
-            .policy_arn(ADMIN_POLICY)
-            .send(),
-    )
-    .expect(
-        "moto has the AWS managed policies (start it with MOTO_IAM_LOAD_MANAGED_POLICIES=true)",
-    );
+    give_admin(a, iam, &user);
     (event_id, user)
 }
 

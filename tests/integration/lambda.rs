@@ -830,23 +830,7 @@ fn identity_provider_grants_are_reverted_through_their_apis() {
             "add_to_group",
         ),
     );
-    let idp = Idp::new(
-        Some(Okta {
-            url: base.clone(),
-            token: "okta-token".into(),
-        }),
-        Some(Entra {
-            graph_url: format!("{base}/v1.0"),
-            login_url: base.clone(),
-            tenant: "acme-tenant".into(),
-            client_id: "app-id".into(),
-            client_secret: "app-secret".into(),
-        }),
-        Some(Google {
-            url: base.clone(),
-            token: "google-token".into(),
-        }),
-    );
+    let idp = all_providers_at(&base);
     let deps = remediate_deps(&a, &["okta:*", "entra:*", "gworkspace:*"], idp);
     let run = |id: &str| {
         remediate(
@@ -1034,6 +1018,28 @@ fn webhook_answers_are_never_sniffed_and_graph_validation_needs_the_route() {
     assert_eq!(r.status_code, 200);
     assert_eq!(r.headers["content-type"], "text/plain");
     assert_eq!(r.headers["x-content-type-options"], "nosniff");
+}
+
+/// Okta, Microsoft Graph (and its token endpoint) and Google Admin, all served at `base`, with
+/// the tests' credentials.
+pub(crate) fn all_providers_at(base: &str) -> Idp {
+    Idp::new(
+        Some(Okta {
+            url: base.to_owned(),
+            token: "okta-token".into(),
+        }),
+        Some(Entra {
+            graph_url: format!("{base}/v1.0"),
+            login_url: base.to_owned(),
+            tenant: "acme-tenant".into(),
+            client_id: "app-id".into(),
+            client_secret: "app-secret".into(),
+        }),
+        Some(Google {
+            url: base.to_owned(),
+            token: "google-token".into(),
+        }),
+    )
 }
 
 /// An Okta server that answers every request with 204, after `delay` while `slow` is set.

@@ -59,18 +59,23 @@ pub(crate) fn iam_in(a: &Aws, account: Option<&'static str>) -> aws_sdk_iam::Cli
 /// A user holding AdministratorAccess in the account `iam` acts in.
 fn admin_user(a: &Aws, iam: &aws_sdk_iam::Client) -> String {
     let user = unique("bob");
-    a.block_on(iam.create_user().user_name(&user).send())
+    give_admin(a, iam, &user);
+    user
+}
+
+/// Creates `user` holding AdministratorAccess in the account `iam` acts in.
+pub(crate) fn give_admin(a: &Aws, iam: &aws_sdk_iam::Client, user: &str) {
+    a.block_on(iam.create_user().user_name(user).send())
         .unwrap();
     a.block_on(
         iam.attach_user_policy()
-            .user_name(&user)
+            .user_name(user)
             .policy_arn(ADMIN_POLICY)
             .send(),
     )
     .expect(
         "moto has the AWS managed policies (start it with MOTO_IAM_LOAD_MANAGED_POLICIES=true)",
     );
-    user
 }
 
 /// A stored CloudTrail `AttachUserPolicy(AdministratorAccess)` to `user`, whose ARN names

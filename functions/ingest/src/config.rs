@@ -154,13 +154,7 @@ impl Config {
     /// The break-glass accounts: the configuration file's (`from_file`), then the
     /// environment's not already among them (compared case-insensitively, as they are matched).
     pub fn break_glass_with(&self, from_file: &[String]) -> Vec<String> {
-        let mut all = from_file.to_vec();
-        for b in &self.break_glass {
-            if !all.iter().any(|a| a.eq_ignore_ascii_case(b)) {
-                all.push(b.clone());
-            }
-        }
-        all
+        provguard_core::remediate::merge_break_glass(from_file, &self.break_glass)
     }
 }
 

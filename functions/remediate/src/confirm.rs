@@ -309,6 +309,31 @@ fn answer_text(resp: &mut ureq::http::Response<ureq::Body>) -> String {
     text.chars().take(300).collect()
 }
 
+/// Sends one audit-log GET and reads its JSON answer. A 404 is `not_found(missing)` when the
+/// lookup is by id (`missing` says what is not there); anything else that is not a readable
+/// success leaves the change unconfirmed for now (`unavailable`).
+fn get_json(
+    looked_up: &str,
+    call: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
+    missing: Option<&str>,
+) -> Result<Json, Check> {
+    let mut resp = call
+        .header("Accept", "application/json")
+        .call()
+        .map_err(|e| unavailable(looked_up, format!("request failed: {e}")))?;
+    match (resp.status().as_u16(), missing) {
+        (200..=299, _) => resp
+            .body_mut()
+            .read_json::<Json>()
+            .map_err(|e| unavailable(looked_up, format!("the answer is unreadable: {e}"))),
+        (404, Some(what)) => Err(not_found(looked_up, what)),
+        (status, _) => {
+            let text = answer_text(&mut resp);
+            Err(unavailable(looked_up, format!("HTTP {status}: {text}")))
+        }
+    }
+}
+
 impl Idp {
     fn confirm_okta(&self, event: &Event, uuid: &str, now: DateTime<Utc>) -> Check {
         let Some(o) = &self.okta else {
@@ -323,29 +348,18 @@ impl Idp {
         }
         let filter = format!("uuid eq \"{uuid}\"");
         let looked_up = format!("Okta System Log GET /api/v1/logs?filter={filter}");
-        let sent = self
+        let call = self
             .agent
             .get(format!("{}/api/v1/logs", o.url))
             .query("filter", &filter)
-            .header("Authorization", format!("SSWS {}", o.token))
-            .header("Accept", "application/json")
-            .call();
-        let mut resp = match sent {
-            Ok(r) => r,
-            Err(e) => return unavailable(&looked_up, format!("request failed: {e}")),
-        };
-        let status = resp.status().as_u16();
-        if !(200..300).contains(&status) {
-            let text = answer_text(&mut resp);
-            return unavailable(&looked_up, format!("HTTP {status}: {text}"));
-        }
-        let records: Vec<Json> = match resp.body_mut().read_json::<Json>() {
+            .header("Authorization", format!("SSWS {}", o.token));
+        let records: Vec<Json> = match get_json(&looked_up, call, None) {
             Ok(Json::Array(list)) => list
                 .into_iter()
                 .filter(|r| r["uuid"].as_str() == Some(uuid))
                 .collect(),
             Ok(_) => return unavailable(&looked_up, "the answer is not a list".into()),
-            Err(e) => return unavailable(&looked_up, format!("the answer is unreadable: {e}")),
+            Err(check) => return check,
         };
         if records.is_empty() {
             return not_found(&looked_up, &format!("no System Log event has uuid {uuid}"));
@@ -363,29 +377,14 @@ impl Idp {
             Ok(t) => t,
             Err(why) => return unavailable(&looked_up, why),
         };
-        let sent = self
+        let call = self
             .agent
             .get(format!("{}{path}", e.graph_url))
-            .header("Authorization", format!("Bearer {token}"))
-            .header("Accept", "application/json")
-            .call();
-        let mut resp = match sent {
-            Ok(r) => r,
-            Err(e) => return unavailable(&looked_up, format!("request failed: {e}")),
-        };
-        match resp.status().as_u16() {
-            200..=299 => match resp.body_mut().read_json::<Json>() {
-                Ok(record) => compare("entra", event, &[record], &looked_up, now),
-                Err(e) => unavailable(&looked_up, format!("the answer is unreadable: {e}")),
-            },
-            404 => not_found(
-                &looked_up,
-                &format!("no directory audit record has id {id}"),
-            ),
-            status => {
-                let text = answer_text(&mut resp);
-                unavailable(&looked_up, format!("HTTP {status}: {text}"))
-            }
+            .header("Authorization", format!("Bearer {token}"));
+        let missing = format!("no directory audit record has id {id}");
+        match get_json(&looked_up, call, Some(&missing)) {
+            Ok(record) => compare("entra", event, &[record], &looked_up, now),
+            Err(check) => check,
         }
     }
 
@@ -410,25 +409,13 @@ impl Idp {
                 .query("startTime", &start)
                 .query("endTime", &end)
                 .query("maxResults", "1000")
-                .header("Authorization", format!("Bearer {}", g.token))
-                .header("Accept", "application/json");
+                .header("Authorization", format!("Bearer {}", g.token));
             if let Some(p) = &page {
                 call = call.query("pageToken", p);
             }
-            let mut resp = match call.call() {
-                Ok(r) => r,
-                Err(e) => return unavailable(&looked_up, format!("request failed: {e}")),
-            };
-            let status = resp.status().as_u16();
-            if !(200..300).contains(&status) {
-                let text = answer_text(&mut resp);
-                return unavailable(&looked_up, format!("HTTP {status}: {text}"));
-            }
-            let body: Json = match resp.body_mut().read_json() {
+            let body = match get_json(&looked_up, call, None) {
                 Ok(b) => b,
-                Err(e) => {
-                    return unavailable(&looked_up, format!("the answer is unreadable: {e}"));
-                }
+                Err(check) => return check,
             };
             for item in body["items"].as_array().into_iter().flatten() {
                 // As the normalizer reads it: a string or a number.
