@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use provguard_core::context::{self, Approval, ChangeWindow};
 use provguard_core::normalize::{Normalized, split_input};
 use provguard_core::store::{
-    ContextImport, ContextStore, DeadLetterStore, EventStore, SqliteStore, VerdictStore,
+    BaselineStore, ContextImport, ContextStore, DeadLetterStore, EventStore, SqliteStore,
+    VerdictStore,
 };
 use provguard_core::{Config, Mode, Normalizer, Pipeline, Stats, Verdict};
 
@@ -161,6 +162,9 @@ enum Command {
     /// The audit trail: verify its hash chain against the verdicts the state serves.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// What provguard has learned as normal, per scope.
+    #[command(subcommand)]
+    Baselines(BaselinesCmd),
     /// List dead-lettered records with their reasons (JSON lines), for inspection or replay.
     DeadLetters {
         #[command(flatten)]
@@ -172,6 +176,23 @@ enum Command {
 enum FeedbackLabel {
     Benign,
     Malicious,
+}
+
+#[derive(Debug, Subcommand)]
+enum BaselinesCmd {
+    /// Every baseline as JSON Lines, sorted by scope (`tenant|kind|value`): `{"scope", "at",
+    /// "baseline"}` with the counters decayed to one reference time, so two states that learned
+    /// the same events print the same lines.
+    Export {
+        #[command(flatten)]
+        state: StateArgs,
+        /// Only scopes whose key starts with this (`acme|tenant|`, `acme|actor|`, …).
+        #[arg(long, value_name = "PREFIX")]
+        scope: Option<String>,
+        /// The reference time (RFC 3339); default: the newest among the scopes exported.
+        #[arg(long)]
+        at: Option<DateTime<Utc>>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -742,6 +763,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(head) = &report.head {
                 writeln!(std::io::stdout().lock(), "{head}")?;
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Baselines(BaselinesCmd::Export { state, scope, at }) => {
+            let cfg = load_config(config)?;
+            let all = on_store!(&state, |store| store.scan_baselines()?);
+            let lines = provguard_core::baseline::export(
+                all,
+                scope.as_deref(),
+                at.map(|t| t.timestamp()),
+                cfg.detect.half_life_days,
+            );
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for line in &lines {
+                serde_json::to_writer(&mut out, line)?;
+                writeln!(out)?;
+            }
+            out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
         Command::DeadLetters { state } => {

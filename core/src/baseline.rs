@@ -15,6 +15,40 @@ use crate::event::Privilege;
 /// Bins of the hour-of-week histogram (Monday 00:00 local = bin 0).
 pub const HOURS_PER_WEEK: usize = 168;
 
+/// One line of `provguard baselines export`: a scope's baseline with its counters referred to
+/// `at` (Unix seconds, also its `t_ref` unless it was last touched later).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exported {
+    pub scope: String,
+    pub at: i64,
+    pub baseline: Baseline,
+}
+
+/// The baselines whose scope key starts with `prefix`, sorted by scope key, each
+/// decayed to `at`, or else to the newest reference time among them: two states that learned the
+/// same events export the same lines, whenever each last touched a scope.
+pub fn export(
+    all: Vec<(ScopeKey, Baseline)>,
+    prefix: Option<&str>,
+    at: Option<i64>,
+    half_life_days: f64,
+) -> Vec<Exported> {
+    let mut chosen: Vec<(ScopeKey, Baseline)> = all
+        .into_iter()
+        .filter(|(k, _)| prefix.is_none_or(|p| k.as_str().starts_with(p)))
+        .collect();
+    chosen.sort_by(|a, b| a.0.cmp(&b.0));
+    let at = at.unwrap_or_else(|| chosen.iter().map(|(_, b)| b.t_ref).max().unwrap_or(0));
+    chosen
+        .into_iter()
+        .map(|(k, b)| Exported {
+            scope: k.0,
+            at,
+            baseline: b.at(at, half_life_days),
+        })
+        .collect()
+}
+
 /// A scope's key. Rendered as `tenant|kind|value`; stable, since stores key on it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ScopeKey(pub String);
@@ -381,6 +415,14 @@ impl Baseline {
         }
     }
 
+    /// The baseline as it stands at `t` (its decayed weights referred to `t`), for comparing
+    /// states whose baselines were last touched at different times.
+    pub fn at(&self, t: i64, half_life_days: f64) -> Baseline {
+        let mut b = self.clone();
+        b.decay_to(t, half_life_days);
+        b
+    }
+
     /// The weight, at `t_ref`, of an observation made at `t`.
     pub fn weight_of(&self, t: i64, half_life_days: f64) -> f64 {
         decay(self.t_ref - t, half_life_days)
@@ -693,6 +735,36 @@ mod tests {
         assert!((b.events.w - 0.5).abs() < 1e-9);
         assert!((b.entitlements["policy:x"].w - 0.5).abs() < 1e-9);
         assert_eq!(b.events.n, 1);
+    }
+
+    #[test]
+    fn an_export_refers_every_scope_to_one_time_in_key_order() {
+        let (t0, day) = (1_000_000, 86_400);
+        let mut early = Baseline::default();
+        early.observe(&obs(t0, 10, Some("policy:x")), Parts::ALL, 30.0);
+        let mut late = Baseline::default();
+        late.observe(&obs(t0 + 30 * day, 10, None), Parts::ALL, 30.0);
+        let all = vec![
+            (ScopeKey::tenant("a"), early.clone()),
+            (ScopeKey::actor("a", "ann"), late.clone()),
+            (ScopeKey::tenant("b"), late),
+        ];
+        let out = export(all.clone(), Some("a|"), None, 30.0);
+        let scopes: Vec<&str> = out.iter().map(|e| e.scope.as_str()).collect();
+        assert_eq!(scopes, ["a|actor|ann", "a|tenant|"]);
+        // The newest reference time among them: the early scope is decayed to it.
+        assert!(
+            out.iter()
+                .all(|e| e.at == t0 + 30 * day && e.baseline.t_ref == e.at)
+        );
+        assert!((out[1].baseline.events.w - 0.5).abs() < 1e-9);
+        assert_eq!(out[1].baseline.events.n, 1);
+        // A stated time; the stored baselines are untouched.
+        let later = export(all.clone(), None, Some(t0 + 60 * day), 30.0);
+        assert_eq!(later.len(), 3);
+        assert_eq!(later[1].scope, "a|tenant|");
+        assert!((later[1].baseline.events.w - 0.25).abs() < 1e-9);
+        assert_eq!(all[0].1, early);
     }
 
     #[test]

@@ -925,6 +925,31 @@ fn the_cli_on_a_dynamodb_table_gives_what_it_gives_on_a_state_file() {
         let alerts = run(&["alerts"], target, &[]);
         outputs.push((verdicts, alerts));
     }
+    // What each learned: the same baselines, line by line, from either store.
+    let exported: Vec<Vec<Value>> = [&on_file[..], &on_table[..]]
+        .iter()
+        .map(|target| {
+            run(&["baselines", "export"], target, &[])
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        })
+        .collect();
+    assert!(exported[0].len() > 20, "{}", exported[0].len());
+    assert_eq!(exported[0].len(), exported[1].len());
+    for (a, b) in exported[0].iter().zip(&exported[1]) {
+        assert_eq!(a["scope"], b["scope"]);
+        assert!(same_numbers(a, b, 1e-9), "{a}\n{b}");
+    }
+    let tenant: Vec<Value> = run(
+        &["baselines", "export"],
+        &on_table,
+        &["--scope", "111122223333|tenant|"],
+    )
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    assert_eq!(tenant.len(), 1, "{tenant:?}");
     let (file, on_dynamodb) = (&outputs[0], &outputs[1]);
     assert!(file.0.lines().count() > 50, "{}", file.0);
     assert_eq!(
@@ -982,6 +1007,26 @@ fn the_cli_on_a_dynamodb_table_gives_what_it_gives_on_a_state_file() {
             Some(file.0.lines().count() as u64),
             "{report}"
         );
+    }
+}
+
+/// Two JSON values alike but for numbers within `rel` of each other (floating-point sums made
+/// in another order).
+fn same_numbers(a: &Value, b: &Value, rel: f64) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            (x - y).abs() <= rel * x.abs().max(y.abs()).max(f64::MIN_POSITIVE)
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_numbers(x, y, rel))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_numbers(v, w, rel)))
+        }
+        _ => a == b,
     }
 }
 

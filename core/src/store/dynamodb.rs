@@ -1209,6 +1209,18 @@ impl BaselineStore for DynamoDbStore {
         }
         Ok(n)
     }
+
+    /// One paged query per write shard.
+    fn scan_baselines(&self) -> Result<Vec<(ScopeKey, Baseline)>, StoreError> {
+        let mut all = Vec::new();
+        for shard in 0..BASELINE_SHARDS {
+            for item in self.query_all(&format!("BASELINE#{shard:x}"), &Sk::Any, false)? {
+                all.push(decode_baseline(&item)?);
+            }
+        }
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
+    }
 }
 
 impl ContextStore for DynamoDbStore {

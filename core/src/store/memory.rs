@@ -232,6 +232,12 @@ impl BaselineStore for MemoryStore {
     fn baseline_count(&self) -> Result<u64, StoreError> {
         Ok(self.lock().baselines.len() as u64)
     }
+
+    fn scan_baselines(&self) -> Result<Vec<(ScopeKey, Baseline)>, StoreError> {
+        let mut all: Vec<_> = self.lock().baselines.clone().into_iter().collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
+    }
 }
 
 impl ContextStore for MemoryStore {

@@ -188,6 +188,9 @@ pub trait BaselineStore {
     /// Replaces every baseline (rebaseline) in one transaction.
     fn replace_baselines(&self, all: &HashMap<ScopeKey, Baseline>) -> Result<(), StoreError>;
     fn baseline_count(&self) -> Result<u64, StoreError>;
+    /// Every baseline, sorted by scope key (`provguard baselines export`; a full read, not for
+    /// the hot path).
+    fn scan_baselines(&self) -> Result<Vec<(ScopeKey, Baseline)>, StoreError>;
 }
 
 /// Business context (DESIGN §4). Each `Some` replaces that kind wholesale; `None` keeps it.

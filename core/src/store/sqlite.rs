@@ -452,6 +452,21 @@ impl BaselineStore for SqliteStore {
         Ok(())
     }
 
+    fn scan_baselines(&self) -> Result<Vec<(ScopeKey, Baseline)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT scope, body FROM baselines ORDER BY scope")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut all = Vec::with_capacity(rows.len());
+        for (scope, body) in rows {
+            all.push((ScopeKey(scope), serde_json::from_str(&body)?));
+        }
+        // As the other stores sort: by the key's characters, not SQLite's collation.
+        all.sort_by(|a: &(ScopeKey, Baseline), b| a.0.cmp(&b.0));
+        Ok(all)
+    }
+
     fn baseline_count(&self) -> Result<u64, StoreError> {
         let conn = self.conn();
         Ok(conn.query_row("SELECT COUNT(*) FROM baselines", [], |r| r.get::<_, i64>(0))? as u64)
