@@ -316,11 +316,10 @@ fn open_table(table: &str) -> Result<provguard_core::store::DynamoDbStore> {
         aws_config::BehaviorVersion::latest(),
     ));
     let client = aws_sdk_dynamodb::Client::new(&sdk);
-    Ok(provguard_core::store::DynamoDbStore::new(
-        client,
-        table,
-        rt.handle().clone(),
-    ))
+    let store = provguard_core::store::DynamoDbStore::new(client, table, rt.handle().clone());
+    // A table a newer provguard wrote is refused before anything is read or written.
+    store.check_schema()?;
+    Ok(store)
 }
 
 /// Runs `$body` with `$s` bound to the opened store, whichever kind it is.

@@ -24,7 +24,7 @@ use provguard_core::detect::DetectConfig;
 use provguard_core::event::Event;
 use provguard_core::pipeline::EventOutcome;
 use provguard_core::store::conformance;
-use provguard_core::store::dynamodb::create_table;
+use provguard_core::store::dynamodb::{TABLE_SCHEMA, create_table};
 use provguard_core::store::{
     BaselineStore, Commit, CommitOutcome, ContextImport, ContextStore, DeadLetter, DeadLetterStore,
     DynamoDbStore, EventStore, Feedback, Ledger, VerdictStore,
@@ -1135,4 +1135,73 @@ fn the_audit_trail_is_sealed_into_a_hash_chain_and_tampering_is_found() {
     ] {
         assert!(p.contains(found), "{found:?} not in:\n{p}");
     }
+}
+
+#[test]
+fn a_table_a_newer_provguard_wrote_is_refused_and_an_unversioned_one_is_stamped() {
+    use provguard_core::store::StoreError;
+    let Some(m) = moto() else { return };
+    let client = dynamodb(&m, None);
+    let table = unique("schema");
+    assert!(m.rt.block_on(create_table(&client, &table)).unwrap());
+    let s = DynamoDbStore::new(client.clone(), table.clone(), m.rt.handle().clone());
+    // Written before versions were kept: data, and no schema item.
+    let e = conformance::event(
+        "s1",
+        "ann@acme.example",
+        "bob@acme.example",
+        "2024-08-01T00:00:00Z",
+    );
+    commit(&s, &e, None);
+    let version = || {
+        m.rt.block_on(
+            client
+                .get_item()
+                .table_name(&table)
+                .key("pk", AttributeValue::S("META".into()))
+                .key("sk", AttributeValue::S("SCHEMA".into()))
+                .send(),
+        )
+        .unwrap()
+        .item
+        .and_then(|i| i.get("version").and_then(|v| v.as_n().ok().cloned()))
+    };
+    assert_eq!(version(), None);
+    assert_eq!(s.check_schema().unwrap(), TABLE_SCHEMA);
+    assert_eq!(version(), Some(TABLE_SCHEMA.to_string()));
+    assert!(s.has_event("s1").unwrap(), "the data is read as it was");
+    assert_eq!(s.check_schema().unwrap(), TABLE_SCHEMA, "stamped once");
+
+    // A newer provguard moved the table on: this build refuses it, the store and the CLI alike.
+    m.rt.block_on(
+        client
+            .put_item()
+            .table_name(&table)
+            .item("pk", AttributeValue::S("META".into()))
+            .item("sk", AttributeValue::S("SCHEMA".into()))
+            .item("version", AttributeValue::N((TABLE_SCHEMA + 1).to_string()))
+            .send(),
+    )
+    .unwrap();
+    let err = s.check_schema().unwrap_err();
+    assert!(
+        matches!(err, StoreError::TableSchema { found, .. } if found == TABLE_SCHEMA + 1),
+        "{err}"
+    );
+    let endpoint =
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| DEFAULT_ENDPOINT.to_owned());
+    let out = crate::support::provguard()
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .args(["alerts", "--dynamodb-table", table.as_str()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("written by a newer provguard") && stderr.contains("upgrade"),
+        "{stderr}"
+    );
 }

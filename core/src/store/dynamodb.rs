@@ -43,6 +43,7 @@
 //! | verdict or feedback not yet sealed | `SEAL#PENDING` | `<time, ns>#<event id>#<kind>` | `id`, `kind`, `at` | tiny |
 //! | signed webhook request processed (`jobs.rs`) | `REPLAY#<SHA-256 of its signature>` | `REPLAY` | `ttl`: the end of its replay window | tiny |
 //! | remediation hourly counter | `RATE#REMEDIATION` | `<yyyy-mm-ddThh>` | `n` (conditional ADD); `ttl` 2 days | tiny |
+//! | the table's schema version ([`DynamoDbStore::check_schema`]) | `META` | `SCHEMA` | `version` N | tiny |
 //!
 //! # Per event: one read, one write
 //!
@@ -107,6 +108,11 @@ const MAX_BATCH_WRITE_ITEMS: usize = 25;
 const MAX_ATTEMPTS: u32 = 8;
 /// Baselines are spread over this many partitions so writes do not pile onto one.
 const BASELINE_SHARDS: u8 = 16;
+
+/// The layout of the table this build reads and writes (the item kinds above). A table without
+/// the `META`/`SCHEMA` item was written before versions were kept, in layout 1. A build meeting a
+/// newer version refuses the table; one meeting an older version migrates it first.
+pub const TABLE_SCHEMA: i64 = 1;
 /// Longest key part used as is; longer ones are replaced by their SHA-256.
 const MAX_KEY_PART: usize = 400;
 /// Dead-letter raw text kept per item (the rest of a 400 KB item is attributes and headroom).
@@ -545,7 +551,52 @@ pub async fn create_table(client: &Client, name: &str) -> Result<bool, StoreErro
     Ok(true)
 }
 
+/// The schema version item's key.
+fn schema_key() -> Item {
+    key("META", "SCHEMA")
+}
+
 impl DynamoDbStore {
+    /// Checks the table's schema version before anything else reads or writes it (every host
+    /// calls this once, when it opens the table): a table a newer provguard wrote is refused
+    /// with [`StoreError::TableSchema`], whose message says to upgrade; a new table, or one
+    /// written before versions were kept, is stamped with [`TABLE_SCHEMA`] (a conditional put,
+    /// so two hosts starting together cannot disagree). Returns the version in force.
+    pub fn check_schema(&self) -> Result<i64, StoreError> {
+        let found = self.get(schema_key())?.and_then(|i| get_n(&i, "version"));
+        match found {
+            Some(v) if v > TABLE_SCHEMA => Err(StoreError::TableSchema {
+                table: self.table.clone(),
+                found: v,
+                known: TABLE_SCHEMA,
+            }),
+            Some(v) => Ok(v),
+            None => {
+                let mut item = schema_key();
+                item.insert("version".into(), num(TABLE_SCHEMA));
+                let put = self.rt.block_on(
+                    self.client
+                        .put_item()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .send(),
+                );
+                match put {
+                    Ok(_) => Ok(TABLE_SCHEMA),
+                    // Another host stamped it first: read what it wrote.
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                    {
+                        self.check_schema()
+                    }
+                    Err(e) => Err(sdk("PutItem")(e)),
+                }
+            }
+        }
+    }
+
     /// A store on `table`, running SDK calls on the runtime behind `rt`. Its methods block: call
     /// them from `tokio::task::spawn_blocking` or a plain thread, never from an async task.
     pub fn new(client: Client, table: impl Into<String>, rt: Handle) -> Self {

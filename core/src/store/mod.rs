@@ -47,6 +47,14 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    #[error(
+        "the DynamoDB table {table} was written by a newer provguard (table schema {found}, this build knows up to {known}): upgrade this CLI or function before it reads or writes the table"
+    )]
+    TableSchema {
+        table: String,
+        found: i64,
+        known: i64,
+    },
     /// A DynamoDB call failed or an AWS limit was hit (feature `aws`); the SDK error is the source.
     #[error("DynamoDB {op} failed")]
     DynamoDb {

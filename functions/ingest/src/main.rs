@@ -35,6 +35,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let store = DynamoDbStore::new(dynamodb.clone(), cfg.table.clone(), rt.clone());
     let guard = DynamoDbStore::new(dynamodb, cfg.table.clone(), rt.clone());
+    // A table a newer provguard wrote stops the cold start before anything is read or written.
+    let store = tokio::task::spawn_blocking(move || store.check_schema().map(|_| store)).await??;
     let sink = SnsSink::new(
         aws_sdk_sns::Client::new(&sdk),
         cfg.topic_arn.clone(),

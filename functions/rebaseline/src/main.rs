@@ -23,6 +23,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         cfg.table.clone(),
         tokio::runtime::Handle::current(),
     );
+    // A table a newer provguard wrote stops the cold start before anything is read or written.
+    let store = tokio::task::spawn_blocking(move || store.check_schema().map(|_| store)).await??;
     let deps = Deps {
         store: Arc::new(store),
         detect: core.detect,

@@ -22,12 +22,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let cfg = Config::from_vars(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let core = provguard_core::Config::load_optional(cfg.config_file.as_deref())?;
     let rt = tokio::runtime::Handle::current();
+    let store = DynamoDbStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        cfg.table.clone(),
+        rt.clone(),
+    );
+    // A table a newer provguard wrote stops the cold start before anything is read or written.
+    let store = tokio::task::spawn_blocking(move || store.check_schema().map(|_| store)).await??;
     let deps = Deps {
-        store: Arc::new(DynamoDbStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            cfg.table.clone(),
-            rt.clone(),
-        )),
+        store: Arc::new(store),
         iam: aws_sdk_iam::Client::new(&sdk),
         account: OwnAccount::new(aws_sdk_sts::Client::new(&sdk)),
         rt,
