@@ -125,22 +125,22 @@ impl Verdict {
     /// names the event that did. Or a webhook delivery not yet confirmed at its provider
     /// ([`UNCONFIRMED`]).
     pub fn is_held(&self) -> bool {
-        self.held_by.is_some()
-            || self.context.iter().any(|c| {
-                c.kind == "burst" || c.kind == "off_hours_session" || c.kind == UNCONFIRMED
-            })
+        self.in_episode() || self.has_note(UNCONFIRMED)
     }
 
     /// Held out of the baselines only until its provider confirms it: a routine webhook
     /// delivery, not an alert or part of an episode that alerted.
     pub fn awaits_confirmation(&self) -> bool {
-        !self.alert
-            && self.held_by.is_none()
-            && self.context.iter().any(|c| c.kind == UNCONFIRMED)
-            && !self
-                .context
-                .iter()
-                .any(|c| c.kind == "burst" || c.kind == "off_hours_session")
+        !self.alert && !self.in_episode() && self.has_note(UNCONFIRMED)
+    }
+
+    /// Part of an episode that alerted: held by its alert, or noted as its burst or session.
+    fn in_episode(&self) -> bool {
+        self.held_by.is_some() || self.has_note("burst") || self.has_note("off_hours_session")
+    }
+
+    fn has_note(&self, kind: &str) -> bool {
+        self.context.iter().any(|c| c.kind == kind)
     }
 
     /// Kept out of baselines (and of `rebaseline`): it alerted, or it is part of an episode that
