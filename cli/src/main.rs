@@ -565,6 +565,10 @@ fn feed<S: provguard_core::store::Store>(
         }
     }
     pipeline.end_batch()?;
+    if mode == Mode::Learn {
+        // History changes every tenant: the scope pooled over them is built again.
+        pipeline.pool_tenants()?;
+    }
     pb.finish_and_clear();
     if let Some(e) = write_err {
         if e.kind() != std::io::ErrorKind::BrokenPipe {

@@ -214,6 +214,20 @@ pub struct Counter {
     pub departments: u64,
 }
 
+impl Counter {
+    fn absorb(&mut self, o: &Counter) {
+        if o.n == 0 {
+            return;
+        }
+        self.w += o.w;
+        self.n += o.n;
+        if self.first == 0 || (o.first != 0 && o.first < self.first) {
+            self.first = o.first;
+        }
+        self.last = self.last.max(o.last);
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -236,6 +250,13 @@ impl Rate {
             self.hits += w;
             self.n_hits += 1;
         }
+    }
+
+    fn absorb(&mut self, o: &Rate) {
+        self.hits += o.hits;
+        self.total += o.total;
+        self.n_hits += o.n_hits;
+        self.n += o.n;
     }
 
     fn scale(&mut self, f: f64) {
@@ -370,6 +391,22 @@ pub struct Baseline {
     /// The same among grants of each privileged tier (`admin`, `elevated`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub newcomers_by_tier: BTreeMap<String, Rate>,
+    /// The revision of the stored copy this one was read from (0: none stored), which a store
+    /// with concurrent writers checks before it writes the baseline back. Not part of what was
+    /// learned: neither serialized nor compared.
+    #[serde(skip)]
+    pub rev: Rev,
+}
+
+/// A stored baseline's revision: bookkeeping of the store, equal whatever its value, so two
+/// baselines that learned the same compare equal whichever copy of the store they came from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rev(pub u64);
+
+impl PartialEq for Rev {
+    fn eq(&self, _: &Rev) -> bool {
+        true
+    }
 }
 
 /// Decay factor for `dt` seconds at the given half-life.
@@ -421,6 +458,21 @@ impl Baseline {
         let mut b = self.clone();
         b.decay_to(t, half_life_days);
         b
+    }
+
+    /// Adds what the pooled scope keeps of another scope referred to the same `t_ref`: its
+    /// event counter, calibration, spread table and approval record.
+    pub fn absorb_pooled(&mut self, o: &Baseline) {
+        self.events.absorb(&o.events);
+        self.calibration.n += o.calibration.n;
+        self.calibration.zero += o.calibration.zero;
+        for (bin, n) in &o.calibration.bins {
+            *self.calibration.bins.entry(*bin).or_default() += n;
+        }
+        for (bucket, r) in &o.spread {
+            self.spread.entry(bucket.clone()).or_default().absorb(r);
+        }
+        self.unapproved.absorb(&o.unapproved);
     }
 
     /// The weight, at `t_ref`, of an observation made at `t`.

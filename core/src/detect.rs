@@ -87,6 +87,11 @@ pub struct DetectConfig {
     /// once. Off (the default): such an event stays out of the baselines until its provider's
     /// record confirms it, so whoever holds a leaked webhook secret cannot teach the model.
     pub learn_unconfirmed_webhooks: bool,
+    /// Pool the calibration, spread table and approval record of all tenants into one scope
+    /// (`*`) that a young or small tenant borrows until its own are mature. The pooled scope is
+    /// built by `learn` and `rebaseline`, never per event. Off: each tenant stands alone (a
+    /// sandbox account then does not shape production's priors).
+    pub pool_tenants: bool,
 }
 
 impl Default for DetectConfig {
@@ -107,6 +112,7 @@ impl Default for DetectConfig {
             guest_escalation_days: 30,
             off_hours_session_hours: 4,
             learn_unconfirmed_webhooks: false,
+            pool_tenants: true,
             dormant_days: 90,
             onboarding_days_before: 14,
             onboarding_days_after: 30,
@@ -336,6 +342,35 @@ pub const HABIT_FINDINGS: &[&str] = &[
 /// The pseudo-tenant whose scope pools the calibration of all tenants.
 pub const GLOBAL: &str = "*";
 
+/// Whether a scope is the one pooled over all tenants: read by every event, written only by
+/// [`pool`] (from `learn` and `rebaseline`), so no event's write touches every tenant's key.
+pub fn is_pooled(k: &ScopeKey) -> bool {
+    k.tenant_id() == GLOBAL
+}
+
+/// The scope pooled over all tenants, from their tenant scopes (pooled ones are skipped): the
+/// calibrations, spread tables, approval records and event counters summed, every weight
+/// referred to the newest `t_ref` among them. `None` when there is no tenant to pool.
+pub fn pool<'a>(
+    tenants: impl IntoIterator<Item = (&'a ScopeKey, &'a Baseline)>,
+    half_life_days: f64,
+) -> Option<Baseline> {
+    let chosen: Vec<&Baseline> = tenants
+        .into_iter()
+        .filter(|(k, _)| k.as_str().ends_with("|tenant|") && !is_pooled(k))
+        .map(|(_, b)| b)
+        .collect();
+    let t = chosen.iter().map(|b| b.t_ref).max()?;
+    let mut out = Baseline {
+        t_ref: t,
+        ..Baseline::default()
+    };
+    for b in chosen {
+        out.absorb_pooled(&b.at(t, half_life_days));
+    }
+    Some(out)
+}
+
 /// The scopes an event reads and feeds, with the parts of each it feeds.
 pub fn scopes(e: &Enriched<'_>) -> Vec<(ScopeKey, Parts)> {
     let t = e.event.tenant.as_str();
@@ -408,9 +443,11 @@ pub fn learn(
         .get(&ScopeKey::tenant(&e.event.tenant))
         .is_some_and(|b| b.events.n >= cfg.calibration_warmup);
     if let (Some(stat), true) = (statistic, mature) {
-        for key in [ScopeKey::tenant(&e.event.tenant), ScopeKey::tenant(GLOBAL)] {
-            baselines.entry(key).or_default().calibration.add(stat);
-        }
+        baselines
+            .entry(ScopeKey::tenant(&e.event.tenant))
+            .or_default()
+            .calibration
+            .add(stat);
     }
     // Before this event: has its entitlement reached the target's department, and how far had
     // it spread (for the tenant's spread table)?
@@ -445,17 +482,20 @@ pub fn learn(
         consequential: consequential(e.event),
     };
     for (key, parts) in scopes(e) {
+        if is_pooled(&key) {
+            continue;
+        }
         baselines
             .entry(key)
             .or_default()
             .observe(&obs, parts, cfg.half_life_days);
     }
-    // The tenant's spread table and approval record, pooled over all tenants as well (a small
-    // tenant, one identity provider of several, borrows the organisation's).
+    // The tenant's spread table and approval record (pooled over all tenants by [`pool`], so a
+    // small tenant, one identity provider of several, borrows the organisation's).
     let unapproved = e.approval.is_none() && e.event.approval_ref.is_none();
-    for key in [tenant_key, ScopeKey::tenant(GLOBAL)] {
-        let Some(tb) = baselines.get_mut(&key) else {
-            continue;
+    {
+        let Some(tb) = baselines.get_mut(&tenant_key) else {
+            return;
         };
         let w = tb.weight_of(obs.time, cfg.half_life_days);
         if let Some((_, new_here, mature, departments, placed)) = spread {

@@ -66,6 +66,26 @@ pub struct Pipeline<S> {
     batch: Option<std::collections::HashSet<ScopeKey>>,
     /// What is processed now came by webhook (see [`Pipeline::set_webhook_delivery`]).
     webhook: bool,
+    /// Per tenant, its commit sequence after this pipeline's last commit there (stores with
+    /// concurrent writers): when a snapshot finds it elsewhere, another writer changed the
+    /// tenant meanwhile and the cached baselines are read again.
+    seen_seq: HashMap<String, u64>,
+}
+
+/// Times an event is scored again because another writer changed what it was scored on, before
+/// the invocation gives up (and is retried as a whole).
+const MAX_CONFLICTS: u32 = 40;
+
+/// Waits before scoring an event again after a conflict: exponential from 5 ms up to 400 ms,
+/// with jitter from the event id and the clock so racing writers spread out.
+fn conflict_backoff(attempt: u32, event_id: &str) {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write(event_id.as_bytes());
+    h.write_u32(attempt);
+    let cap = (5u64 << attempt.min(7)).min(400);
+    let ms = cap / 2 + h.finish() % (cap / 2 + 1);
+    std::thread::sleep(std::time::Duration::from_millis(ms));
 }
 
 impl<S> std::fmt::Debug for Pipeline<S> {
@@ -96,6 +116,7 @@ impl<S: Store> Pipeline<S> {
             cache: HashMap::new(),
             batch: None,
             webhook: false,
+            seen_seq: HashMap::new(),
         })
     }
 
@@ -302,12 +323,36 @@ impl<S: Store> Pipeline<S> {
     }
 
     /// Scores (in [`Mode::Score`]) and learns one normalized event; idempotent on its id.
+    /// Where another writer changed what the event was scored on before its commit (DynamoDB,
+    /// several invocations at once), nothing was written: it is scored again on what is stored
+    /// now, so every commit is as if the writers had taken turns and no update is lost.
     pub fn process_event(
         &mut self,
         event: &Event,
         mode: Mode,
         now: DateTime<Utc>,
     ) -> Result<EventOutcome, StoreError> {
+        for attempt in 0..MAX_CONFLICTS {
+            if let Some(outcome) = self.try_event(event, mode, now)? {
+                return Ok(outcome);
+            }
+            conflict_backoff(attempt, &event.id);
+        }
+        Err(StoreError::Conflict {
+            what: format!(
+                "what event {} is scored on, {MAX_CONFLICTS} times over,",
+                event.id
+            ),
+        })
+    }
+
+    /// One attempt at [`Pipeline::process_event`]; `None` after a conflict.
+    fn try_event(
+        &mut self,
+        event: &Event,
+        mode: Mode,
+        now: DateTime<Utc>,
+    ) -> Result<Option<EventOutcome>, StoreError> {
         let enriched = detect::enrich(event, &self.ctx, &self.cfg);
         let scopes = detect::scopes(&enriched);
         let missing: Vec<ScopeKey> = scopes
@@ -342,7 +387,26 @@ impl<S: Store> Pipeline<S> {
             tenant_limit: TENANT_RECENT_LIMIT,
         })?;
         if snapshot.exists {
-            return Ok(EventOutcome::Duplicate);
+            return Ok(Some(EventOutcome::Duplicate));
+        }
+        if let Some(seq) = snapshot.tenant_seq {
+            if self.seen_seq.get(&event.tenant) != Some(&seq) {
+                // Another writer committed in this tenant since this pipeline last did: its
+                // cached baselines of the tenant may be stale.
+                let stale: Vec<ScopeKey> = scopes
+                    .iter()
+                    .map(|(k, _)| k)
+                    .filter(|k| !missing.contains(k) && self.cache.contains_key(*k))
+                    .cloned()
+                    .collect();
+                if !stale.is_empty() {
+                    let fresh = self.store.baselines(&stale)?;
+                    for k in stale {
+                        let b = fresh.get(&k).cloned().unwrap_or_default();
+                        self.cache.insert(k, b);
+                    }
+                }
+            }
         }
         for k in missing {
             let b = snapshot.baselines.get(&k).cloned().unwrap_or_default();
@@ -416,8 +480,12 @@ impl<S: Store> Pipeline<S> {
         if learn {
             detect::learn(&enriched, &mut working, &self.cfg, statistic);
         }
+        // The pooled scope is read, never written per event (`learn` and `rebaseline` build it).
         let changed: Vec<(&ScopeKey, &Baseline)> = if learn && self.batch.is_none() {
-            working.iter().collect()
+            working
+                .iter()
+                .filter(|(k, _)| !detect::is_pooled(k))
+                .collect()
         } else {
             Vec::new()
         };
@@ -430,19 +498,37 @@ impl<S: Store> Pipeline<S> {
             target_recent: &snapshot.target_recent,
             tenant_recent: &snapshot.tenant_recent,
         })?;
-        if outcome == CommitOutcome::Duplicate {
+        match outcome {
+            CommitOutcome::Written => {}
             // Another writer stored the event first: these baselines are stale; they are read
             // again from the store next time.
-            return Ok(EventOutcome::Duplicate);
+            CommitOutcome::Duplicate => return Ok(Some(EventOutcome::Duplicate)),
+            CommitOutcome::Conflict => {
+                for (k, _) in &scopes {
+                    self.cache.remove(k);
+                }
+                self.seen_seq.remove(&event.tenant);
+                return Ok(None);
+            }
+        }
+        if let Some(seq) = snapshot.tenant_seq {
+            self.seen_seq.insert(event.tenant.clone(), seq + 1);
         }
         if let (true, Some(dirty)) = (learn, self.batch.as_mut()) {
             dirty.extend(working.keys().cloned());
         }
+        if learn && self.batch.is_none() {
+            for (k, b) in working.iter_mut() {
+                if !detect::is_pooled(k) {
+                    b.rev.0 += 1;
+                }
+            }
+        }
         self.cache.extend(working);
-        Ok(match verdict {
+        Ok(Some(match verdict {
             Some(v) => EventOutcome::Scored(Box::new(v)),
             None => EventOutcome::Learned,
-        })
+        }))
     }
 
     /// Records an analyst's feedback in the audit trail. An alerting event marked benign joins
@@ -494,14 +580,33 @@ impl<S: Store> Pipeline<S> {
             .into_iter()
             .map(|(k, _)| k)
             .collect();
-        let mut working = self.store.baselines(&keys)?;
-        detect::learn(&enriched, &mut working, &self.cfg, Some(statistic));
-        let items: Vec<(&ScopeKey, &Baseline)> = working.iter().collect();
-        self.store.put_baselines(&items)?;
-        for (k, b) in working {
-            self.cache.insert(k, b);
+        // Read, apply and write over the revisions read; another writer in between means
+        // reading and applying again.
+        let mut attempt = 0;
+        loop {
+            let mut working = self.store.baselines(&keys)?;
+            detect::learn(&enriched, &mut working, &self.cfg, Some(statistic));
+            working.retain(|k, _| !detect::is_pooled(k));
+            let items: Vec<(&ScopeKey, &Baseline)> = working.iter().collect();
+            match self.store.put_baselines(&items) {
+                Ok(()) => {
+                    for (k, mut b) in working {
+                        b.rev.0 += 1;
+                        self.cache.insert(k, b);
+                    }
+                    self.seen_seq.remove(&event.tenant);
+                    return Ok(());
+                }
+                Err(StoreError::Conflict { .. }) if attempt + 1 < MAX_CONFLICTS => {
+                    for k in &keys {
+                        self.cache.remove(k);
+                    }
+                    conflict_backoff(attempt, event_id);
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
         }
-        Ok(())
     }
 
     /// The first event of the actor's burst under way that already alerted for it.
@@ -529,6 +634,41 @@ impl<S: Store> Pipeline<S> {
             })
             .max_by_key(|s| s.time)
             .map(|s| s.id.clone())
+    }
+
+    /// Builds the scope pooled over all tenants ([`detect::pool`]) from the stored tenant
+    /// scopes and writes it (after `learn`; `rebaseline` builds it as part of its run). Does
+    /// nothing with `pool_tenants` off. Returns whether it wrote one.
+    pub fn pool_tenants(&mut self) -> Result<bool, StoreError> {
+        if !self.cfg.pool_tenants {
+            return Ok(false);
+        }
+        let key = ScopeKey::tenant(detect::GLOBAL);
+        let mut attempt = 0;
+        loop {
+            let all = self.store.scan_baselines()?;
+            let Some(mut pooled) =
+                detect::pool(all.iter().map(|(k, b)| (k, b)), self.cfg.half_life_days)
+            else {
+                return Ok(false);
+            };
+            pooled.rev = all
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map_or_else(Default::default, |(_, b)| b.rev);
+            match self.store.put_baselines(&[(&key, &pooled)]) {
+                Ok(()) => {
+                    pooled.rev.0 += 1;
+                    self.cache.insert(key, pooled);
+                    return Ok(true);
+                }
+                Err(StoreError::Conflict { .. }) if attempt + 1 < MAX_CONFLICTS => {
+                    conflict_backoff(attempt, "*");
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Recomputes every baseline from the event log over the rolling window ending at `now`:
@@ -566,6 +706,11 @@ impl<S: Store> Pipeline<S> {
             b.decay_to(t, cfg.half_life_days);
             if let Some(o) = old.get(k) {
                 b.calibration = o.calibration.clone();
+            }
+        }
+        if cfg.pool_tenants {
+            if let Some(pooled) = detect::pool(all.iter(), cfg.half_life_days) {
+                all.insert(ScopeKey::tenant(detect::GLOBAL), pooled);
             }
         }
         self.store.replace_baselines(&all)?;

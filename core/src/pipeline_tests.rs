@@ -1538,7 +1538,6 @@ fn a_batch_gives_the_same_verdicts_and_baselines_and_is_durable_only_whole() {
     let keys = [
         crate::baseline::ScopeKey::tenant("acme"),
         crate::baseline::ScopeKey::actor("acme", HELPDESK),
-        crate::baseline::ScopeKey::tenant(crate::detect::GLOBAL),
     ];
     let run = |name: &str, batched: bool| {
         let mut p = sqlite_pipeline(&dir.path().join(name));
@@ -1666,4 +1665,50 @@ fn a_webhook_delivery_waits_for_its_provider_before_it_is_learned_unless_configu
     let v = org.score(routine("w3"));
     assert!(!v.awaits_confirmation(), "{v:#?}");
     assert!(count(&org) > before);
+}
+
+#[test]
+fn the_pooled_scope_is_never_written_per_event_but_built_from_the_tenants() {
+    let mut p = Pipeline::new(
+        MemoryStore::new(),
+        Normalizer::new(&[], PrivilegeTable::default()).unwrap(),
+        DetectConfig::default(),
+    )
+    .unwrap();
+    for e in backfill() {
+        p.process_event(&e, Mode::Learn, e.time).unwrap();
+    }
+    let pooled = crate::baseline::ScopeKey::tenant(crate::detect::GLOBAL);
+    let tenant = crate::baseline::ScopeKey::tenant("acme");
+    assert!(
+        p.store().baselines(&[pooled.clone()]).unwrap().is_empty(),
+        "no event writes the pooled scope"
+    );
+    assert!(p.pool_tenants().unwrap());
+    let b = p
+        .store()
+        .baselines(&[pooled.clone(), tenant.clone()])
+        .unwrap();
+    // One tenant: the pool is its calibration, spread table and approval record.
+    assert_eq!(b[&pooled].calibration, b[&tenant].calibration);
+    assert_eq!(b[&pooled].spread, b[&tenant].spread);
+    assert_eq!(b[&pooled].unapproved, b[&tenant].unapproved);
+    assert_eq!(b[&pooled].events.n, b[&tenant].events.n);
+    assert!(b[&pooled].entitlements.is_empty());
+
+    // Off: each tenant stands alone.
+    let mut alone = Pipeline::new(
+        MemoryStore::new(),
+        Normalizer::new(&[], PrivilegeTable::default()).unwrap(),
+        DetectConfig {
+            pool_tenants: false,
+            ..DetectConfig::default()
+        },
+    )
+    .unwrap();
+    for e in backfill() {
+        alone.process_event(&e, Mode::Learn, e.time).unwrap();
+    }
+    assert!(!alone.pool_tenants().unwrap());
+    assert!(alone.store().baselines(&[pooled]).unwrap().is_empty());
 }

@@ -1012,7 +1012,7 @@ fn the_cli_on_a_dynamodb_table_gives_what_it_gives_on_a_state_file() {
 
 /// Two JSON values alike but for numbers within `rel` of each other (floating-point sums made
 /// in another order).
-fn same_numbers(a: &Value, b: &Value, rel: f64) -> bool {
+pub(crate) fn same_numbers(a: &Value, b: &Value, rel: f64) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
             let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());

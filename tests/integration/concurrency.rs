@@ -180,6 +180,189 @@ fn the_same_events_delivered_to_six_concurrent_invocations_count_once() {
     assert_eq!(counted(&a.store()).0, 5);
 }
 
+/// The EventBridge delivery of a CloudTrail record.
+fn eventbridge(i: usize, r: &provguard_core::normalize::RawRecord) -> Value {
+    json!({
+        "version": "0", "id": format!("delivery-{i}"),
+        "detail-type": "AWS API Call via CloudTrail", "source": "aws.iam",
+        "account": r.value["recipientAccountId"], "time": r.value["eventTime"],
+        "region": "us-east-1", "resources": [], "detail": r.value,
+    })
+}
+
+/// The ingest function's dependencies as one invocation environment holds them: its own
+/// clients, pipeline and caches.
+fn ingest_deps(a: &Aws, topic: &str, calls: Option<&Calls>) -> IngestDeps {
+    let sns = aws_sdk_sns::Client::new(&a.m.config);
+    let sink = SnsSink::new(sns, topic.to_owned(), a.m.rt.handle().clone(), a.store());
+    let store = DynamoDbStore::new(
+        dynamodb(&a.m, calls),
+        a.table.clone(),
+        a.m.rt.handle().clone(),
+    );
+    let pipeline = Pipeline::new(store, normalizer(), DetectConfig::default()).unwrap();
+    IngestDeps::new(pipeline, Arc::new(sink), WebhookSecrets::default())
+        .with_metrics(Emf::new(std::io::sink()))
+}
+
+/// The event log's entries in commit order: (the tenant's commit sequence, event id).
+pub(crate) fn commit_order(a: &Aws) -> Vec<(i64, String)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = a
+            .block_on(
+                a.ddb
+                    .scan()
+                    .table_name(&a.table)
+                    .filter_expression("begins_with(pk, :log)")
+                    .expression_attribute_values(
+                        ":log",
+                        aws_sdk_dynamodb::types::AttributeValue::S("LOG#".into()),
+                    )
+                    .set_exclusive_start_key(start)
+                    .send(),
+            )
+            .unwrap();
+        for item in page.items() {
+            let q = item
+                .get("q")
+                .and_then(|v| v.as_n().ok())
+                .expect("a commit sequence");
+            let body: Value = serde_json::from_str(item["b"].as_s().unwrap()).unwrap();
+            out.push((q.parse().unwrap(), body["id"].as_str().unwrap().to_owned()));
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            break;
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every baseline as `provguard baselines export` writes it, as JSON.
+pub(crate) fn exported(s: &dyn BaselineStore) -> Vec<Value> {
+    provguard_core::baseline::export(s.scan_baselines().unwrap(), None, None, 30.0)
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .collect()
+}
+
+/// Eight invocations at once on disjoint events of one tenant: every commit is conditioned on
+/// the revisions it read, a writer that lost the race scores its event again on what is stored
+/// now, so the baselines are those of one sequential run in the order the commits took effect
+/// (the tenant's commit sequence in the log), and no event goes uncounted.
+#[test]
+fn eight_concurrent_invocations_on_disjoint_events_lose_no_update() {
+    let Some((_server, a)) = serial_moto() else {
+        return;
+    };
+    const WRITERS: usize = 8;
+    let (topic, _) = topic_with_queues(&a.m, &[]);
+    let (records, ids) = provisioning_records(64);
+    let payloads: Vec<Value> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| eventbridge(i, r))
+        .collect();
+    let barrier = Barrier::new(WRITERS);
+    let calls = Calls::default();
+    let summaries: Vec<Summary> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let (a, topic, payloads, barrier, calls) =
+                    (&a, &topic, &payloads, &barrier, &calls);
+                scope.spawn(move || {
+                    let deps = ingest_deps(a, topic, Some(calls));
+                    barrier.wait();
+                    // Writer w takes every eighth event: disjoint sets, all of one tenant.
+                    payloads
+                        .iter()
+                        .skip(w)
+                        .step_by(WRITERS)
+                        .map(|p| {
+                            let event: IngestEvent = serde_json::from_value(p.clone()).unwrap();
+                            match a.block_on(provguard_ingest::handle(
+                                &deps,
+                                LambdaEvent::new(event, Context::default()),
+                            )) {
+                                Ok(IngestResponse::Summary(s)) => s,
+                                other => panic!("an invocation failed: {other:?}"),
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert_eq!(summaries.iter().map(|s| s.verdicts).sum::<u64>(), 64);
+    assert_eq!(summaries.iter().map(|s| s.duplicates).sum::<u64>(), 0);
+
+    // The writers raced: more commits were sent than events stored.
+    let commits = calls
+        .take()
+        .iter()
+        .filter(|op| *op == "TransactWriteItems")
+        .count();
+    assert!(commits > ids.len(), "{commits} commits: no race was run");
+
+    // The commits took one order: the tenant's sequence numbers them 1..=64.
+    let order = commit_order(&a);
+    assert_eq!(
+        order.iter().map(|(q, _)| *q).collect::<Vec<_>>(),
+        (1..=64).collect::<Vec<i64>>()
+    );
+    let mut stored: Vec<&String> = order.iter().map(|(_, id)| id).collect();
+    stored.sort();
+    let mut all: Vec<&String> = ids.iter().collect();
+    all.sort();
+    assert_eq!(stored, all);
+
+    // One pipeline taking the events one at a time in that order ends with the same
+    // baselines, to 1e-9: nothing was lost, nothing counted twice.
+    let by_id: BTreeMap<&str, &provguard_core::normalize::RawRecord> =
+        ids.iter().map(String::as_str).zip(records.iter()).collect();
+    let mut reference =
+        Pipeline::new(MemoryStore::new(), normalizer(), DetectConfig::default()).unwrap();
+    for (_, id) in &order {
+        reference
+            .process_record(
+                by_id[id.as_str()],
+                None,
+                Mode::Score,
+                t(HISTORY_END),
+                &mut |_| {},
+            )
+            .unwrap();
+    }
+    let (got, want) = (exported(&a.store()), exported(reference.store()));
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            crate::aws::same_numbers(g, w, 1e-9),
+            "{}\n{g}\n{w}",
+            g["scope"]
+        );
+    }
+    // The tenant counted every event that was learned (none is lost to a last writer).
+    let tenant = a.store().event(&ids[0]).unwrap().unwrap().tenant;
+    let key = ScopeKey::tenant(&tenant);
+    let learned = ids
+        .iter()
+        .filter(|id| {
+            !a.store().verdict(id).unwrap().unwrap().excluded()
+                && provguard_core::detect::learnable(&a.store().event(id).unwrap().unwrap())
+        })
+        .count() as u64;
+    let b = a.store().baselines(std::slice::from_ref(&key)).unwrap();
+    assert_eq!(b[&key].events.n, learned);
+}
+
 #[test]
 fn concurrent_ingest_processes_on_one_state_file_store_and_score_each_event_once() {
     let dir = tempfile::tempdir().unwrap();

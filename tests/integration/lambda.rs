@@ -52,7 +52,7 @@ const ADMIN_POLICY: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 /// moto with a fresh table.
 pub(crate) struct Aws {
     pub(crate) m: Moto,
-    ddb: aws_sdk_dynamodb::Client,
+    pub(crate) ddb: aws_sdk_dynamodb::Client,
     pub(crate) table: String,
     /// What each function's clients called.
     called: Functions,

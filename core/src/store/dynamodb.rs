@@ -92,6 +92,7 @@ use tokio::runtime::Handle;
 
 use super::*;
 use crate::alert::{AlertError, Claim, PublishGuard};
+use crate::baseline::Rev;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -176,6 +177,8 @@ pub type EventPage = (Vec<(Event, bool)>, Option<String>);
 /// What a snapshot read, kept until the event's commit so it can trim the recent lists.
 #[derive(Debug, Clone)]
 struct Pending {
+    /// Revisions of the actor's, target's and tenant's `RECENT` items as read.
+    revs: [u64; 3],
     actor: Vec<EventSummary>,
     target: Vec<EventSummary>,
     window: Duration,
@@ -359,6 +362,7 @@ fn baseline_item(scope: &ScopeKey, b: &Baseline) -> Result<Item, StoreError> {
     let mut item = baseline_key(scope);
     item.insert("scope".into(), s(scope.as_str()));
     item.insert("z".into(), AttributeValue::B(Blob::new(packed)));
+    item.insert(REV.into(), num(b.rev.0 as i64 + 1));
     check_item(|| format!("the baseline {}", scope.as_str()), &item)?;
     Ok(item)
 }
@@ -372,7 +376,39 @@ fn decode_baseline(item: &Item) -> Result<(ScopeKey, Baseline), StoreError> {
     flate2::read::GzDecoder::new(z.as_ref())
         .read_to_end(&mut json)
         .map_err(|e| malformed(item, &format!("baseline does not unpack: {e}")))?;
-    Ok((scope, serde_json::from_slice(&json)?))
+    let mut b: Baseline = serde_json::from_slice(&json)?;
+    b.rev = Rev(rev_of(Some(item)));
+    Ok((scope, b))
+}
+
+/// The attribute holding an item's revision (baselines, `RECENT` lists): moved by one with
+/// every write, which is conditioned on the revision read.
+const REV: &str = "rev";
+
+/// An item's revision; 0 when there is no item, or it was written before revisions were kept.
+fn rev_of(item: Option<&Item>) -> u64 {
+    item.and_then(|i| get_n(i, REV)).unwrap_or(0).max(0) as u64
+}
+
+/// The condition that an item is still at revision `rev` (0: absent, or without one), with
+/// its names and values.
+fn rev_condition(
+    rev: u64,
+) -> (
+    String,
+    HashMap<String, String>,
+    HashMap<String, AttributeValue>,
+) {
+    let names = HashMap::from([("#rev".to_owned(), REV.to_owned())]);
+    if rev == 0 {
+        ("attribute_not_exists(#rev)".into(), names, HashMap::new())
+    } else {
+        (
+            "#rev = :rev".into(),
+            names,
+            HashMap::from([(":rev".to_owned(), num(rev as i64))]),
+        )
+    }
 }
 
 fn decode_recent(item: Option<&Item>) -> Result<Vec<EventSummary>, StoreError> {
@@ -1203,26 +1239,38 @@ impl BaselineStore for DynamoDbStore {
             .collect()
     }
 
-    /// One transaction per 100 baselines (DynamoDB's transaction limit).
+    /// One transaction per 100 baselines (DynamoDB's transaction limit), each written only over
+    /// the revision it was read at ([`StoreError::Conflict`] otherwise: read and apply again).
     fn put_baselines(&self, items: &[(&ScopeKey, &Baseline)]) -> Result<(), StoreError> {
         for chunk in items.chunks(MAX_TRANSACTION_ITEMS) {
             let mut writes = Vec::with_capacity(chunk.len());
             for (k, b) in chunk {
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(baseline_item(k, b)?))
-                    .build()
-                    .map_err(sdk("TransactWriteItems"))?;
-                writes.push(TransactWriteItem::builder().put(put).build());
+                writes.push(self.conditional_put(baseline_item(k, b)?, b.rev.0)?);
             }
-            self.rt
-                .block_on(
-                    self.client
-                        .transact_write_items()
-                        .set_transact_items(Some(writes))
-                        .send(),
-                )
-                .map_err(sdk("TransactWriteItems"))?;
+            let sent = self.rt.block_on(
+                self.client
+                    .transact_write_items()
+                    .set_transact_items(Some(writes))
+                    .send(),
+            );
+            if let Err(err) = sent {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
+                    err.as_service_error()
+                {
+                    if let Some(i) = tc.cancellation_reasons().iter().position(|r| {
+                        matches!(
+                            r.code(),
+                            Some("ConditionalCheckFailed" | "TransactionConflict")
+                        )
+                    }) {
+                        let what = chunk.get(i).map_or("a baseline", |(k, _)| k.as_str());
+                        return Err(StoreError::Conflict {
+                            what: format!("the baseline {what}"),
+                        });
+                    }
+                }
+                return Err(sdk("TransactWriteItems")(err));
+            }
         }
         Ok(())
     }
@@ -1435,7 +1483,13 @@ impl Ledger for DynamoDbStore {
                 baselines.insert(k, b);
             }
         }
+        let revs = [
+            rev_of(at(&actor)),
+            rev_of(at(&target)),
+            rev_of(at(&activity)),
+        ];
         let snap = Snapshot {
+            tenant_seq: Some(revs[2]),
             exists: at(&marker).is_some(),
             baselines,
             actor_recent: window(actor_all.clone(), req.since, req.until, req.limit),
@@ -1455,6 +1509,7 @@ impl Ledger for DynamoDbStore {
             pending.insert(
                 req.event_id.to_owned(),
                 Pending {
+                    revs,
                     actor: actor_all,
                     target: target_all,
                     window: req.until - req.since,
@@ -1496,6 +1551,10 @@ impl Ledger for DynamoDbStore {
             "x".into(),
             AttributeValue::Bool(c.verdict.is_some_and(Verdict::excluded)),
         );
+        if let Some(p) = &pending {
+            // The tenant's commit sequence: its activity list's revision after this commit.
+            log.insert("q".into(), num(p.revs[2] as i64 + 1));
+        }
         puts.push((format!("the log entry of {}", e.id), log, None));
         let new_day = !lock(&self.known_days).contains(&d);
         if new_day {
@@ -1525,18 +1584,10 @@ impl Ledger for DynamoDbStore {
                 None,
             ));
         }
-        for (k, b) in &c.baselines {
-            puts.push((String::new(), baseline_item(k, b)?, None));
-        }
-
-        let mut writes = Vec::with_capacity(puts.len() + 2);
+        let mut writes = Vec::with_capacity(puts.len() + c.baselines.len() + 3);
         let mut bytes = 0;
         for (what, item, condition) in puts {
-            if !what.is_empty() {
-                bytes += check_item(|| what, &item)?;
-            } else {
-                bytes += item_size(&item);
-            }
+            bytes += check_item(|| what, &item)?;
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(item))
@@ -1544,6 +1595,13 @@ impl Ledger for DynamoDbStore {
                 .build()
                 .map_err(sdk("TransactWriteItems"))?;
             writes.push(TransactWriteItem::builder().put(put).build());
+        }
+        // Each baseline only over the revision it was read at: a writer that read it before
+        // another one wrote it loses, and scores the event again on what is stored now.
+        for (k, b) in &c.baselines {
+            let item = baseline_item(k, b)?;
+            bytes += item_size(&item);
+            writes.push(self.conditional_put(item, b.rev.0)?);
         }
         let (window_len, limit) = pending.as_ref().map_or(
             (
@@ -1560,7 +1618,8 @@ impl Ledger for DynamoDbStore {
             |p| (p.tenant_window, p.tenant_limit),
         );
         let activity = EventSummary::activity(e, summary.burst_alert);
-        for (role, principal, stored, summary, window_len, limit) in [
+        let revs = pending.as_ref().map(|p| p.revs);
+        for (i, (role, principal, stored, summary, window_len, limit)) in [
             (
                 "actor",
                 e.actor_key(),
@@ -1585,11 +1644,25 @@ impl Ledger for DynamoDbStore {
                 tenant_window,
                 tenant_limit,
             ),
-        ] {
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let plan = plan_recent(stored, summary, window_len, limit);
             let mut names = HashMap::from([("#ttl".to_owned(), "ttl".to_owned())]);
             let mut values = HashMap::from([(":ttl".to_owned(), num(plan.ttl))]);
             let mut set = vec!["#ttl = :ttl".to_owned()];
+            // Read by the snapshot: written only over the revision read, so the event was
+            // scored on the list as it stands (a commit without a snapshot only adds its entry).
+            let mut condition = None;
+            if let Some(revs) = revs {
+                let (cond, n, v) = rev_condition(revs[i]);
+                names.extend(n);
+                values.extend(v);
+                values.insert(":next".into(), num(revs[i] as i64 + 1));
+                set.push("#rev = :next".into());
+                condition = Some(cond);
+            }
             if plan.keep_new {
                 let json = serde_json::to_string(summary)?;
                 bytes += json.len() + recent_attr(&e.id).len();
@@ -1610,6 +1683,7 @@ impl Ledger for DynamoDbStore {
                 .table_name(&self.table)
                 .set_key(Some(recent_key(role, &e.tenant, &principal)))
                 .update_expression(expr)
+                .set_condition_expression(condition)
                 .set_expression_attribute_names(Some(names))
                 .set_expression_attribute_values(Some(values))
                 .build()
@@ -1645,9 +1719,16 @@ impl Ledger for DynamoDbStore {
                 if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
                     err.as_service_error()
                 {
-                    let first = tc.cancellation_reasons().first().and_then(|r| r.code());
-                    if first == Some("ConditionalCheckFailed") {
+                    let codes: Vec<Option<&str>> =
+                        tc.cancellation_reasons().iter().map(|r| r.code()).collect();
+                    if codes.first() == Some(&Some("ConditionalCheckFailed")) {
                         return Ok(CommitOutcome::Duplicate);
+                    }
+                    // A revision moved, or another transaction held an item at that moment.
+                    if codes.iter().any(|c| {
+                        matches!(c, Some("ConditionalCheckFailed" | "TransactionConflict"))
+                    }) {
+                        return Ok(CommitOutcome::Conflict);
                     }
                 }
                 Err(sdk("TransactWriteItems")(err))
@@ -1657,6 +1738,20 @@ impl Ledger for DynamoDbStore {
 }
 
 impl DynamoDbStore {
+    /// A transaction's put of `item` on the condition that the stored one is at `rev`.
+    fn conditional_put(&self, item: Item, rev: u64) -> Result<TransactWriteItem, StoreError> {
+        let (cond, names, values) = rev_condition(rev);
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .build()
+            .map_err(sdk("TransactWriteItems"))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
     fn claim_key(event_id: &str) -> Item {
         key(format!("ALERT#{}", key_part(event_id)), "PUBLISH")
     }

@@ -304,6 +304,7 @@ impl Ledger for MemoryStore {
     fn snapshot(&self, req: &ReadRequest<'_>) -> Result<Snapshot, StoreError> {
         let inner = self.lock();
         Ok(Snapshot {
+            tenant_seq: None,
             exists: inner.events.contains_key(req.event_id),
             baselines: req
                 .scopes

@@ -55,6 +55,9 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    /// Another writer changed a baseline since it was read: read it again and re-apply.
+    #[error("{what} changed since it was read (another writer got there first)")]
+    Conflict { what: String },
     /// A DynamoDB call failed or an AWS limit was hit (feature `aws`); the SDK error is the source.
     #[error("DynamoDB {op} failed")]
     DynamoDb {
@@ -112,6 +115,10 @@ pub struct Snapshot {
     /// The tenant's events in `[tenant_since, until]`, newest first, as [`EventSummary::activity`]
     /// (who did what when; no entitlement).
     pub tenant_recent: Vec<EventSummary>,
+    /// The tenant's commit sequence as read (stores with concurrent writers): every commit of
+    /// the tenant moves it by one, so a caller that finds it moved by more than its own
+    /// commits knows another writer changed the tenant's baselines and reads cached ones again.
+    pub tenant_seq: Option<u64>,
 }
 
 /// One atomic write: an event, its verdict (none when only learning) and changed baselines.
@@ -133,6 +140,9 @@ pub enum CommitOutcome {
     Written,
     /// The event id was already in the log; nothing was written.
     Duplicate,
+    /// Another writer changed what the event was scored on (a baseline, a recent list) since
+    /// the snapshot; nothing was written: take a new snapshot and score the event again.
+    Conflict,
 }
 
 pub use crate::verdict::{Feedback, FeedbackRecord};
@@ -519,6 +529,9 @@ pub mod conformance {
             (fb.label, fb.note.as_deref()),
             (Feedback::Benign, Some("planned"))
         );
+        // A baseline is written back over the copy it was read from.
+        let mut b2 = store.baselines(std::slice::from_ref(&key)).unwrap()[&key].clone();
+        b2.events.n = 99;
         store.put_baselines(&[(&key, &b2)]).unwrap();
         assert_eq!(
             store.baselines(std::slice::from_ref(&key)).unwrap()[&key]

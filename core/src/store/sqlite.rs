@@ -583,6 +583,7 @@ impl DeadLetterStore for SqliteStore {
 impl Ledger for SqliteStore {
     fn snapshot(&self, req: &ReadRequest<'_>) -> Result<Snapshot, StoreError> {
         Ok(Snapshot {
+            tenant_seq: None,
             exists: self.has_event(req.event_id)?,
             baselines: if req.scopes.is_empty() {
                 HashMap::new()

@@ -290,6 +290,12 @@ fn finish(
             b.calibration = o.calibration.clone();
         }
     }
+    // The scope pooled over all tenants is built here, never per event.
+    if cfg.pool_tenants {
+        if let Some(pooled) = detect::pool(all.iter(), cfg.half_life_days) {
+            all.insert(ScopeKey::tenant(detect::GLOBAL), pooled);
+        }
+    }
     store.replace_baselines(&all)?;
     Ok(all.len())
 }
