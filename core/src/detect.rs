@@ -523,6 +523,24 @@ pub fn learn(
     }
 }
 
+/// Learns an event committed while a rebuild ran into the rebuilt baselines (with the
+/// statistic it added to the calibration, if any); returns the scopes it feeds.
+pub fn catch_up(
+    event: &Event,
+    statistic: Option<f64>,
+    baselines: &mut HashMap<ScopeKey, Baseline>,
+    ctx: &Context,
+    cfg: &DetectConfig,
+) -> Vec<ScopeKey> {
+    let e = enrich(event, ctx, cfg);
+    learn(&e, baselines, cfg, statistic);
+    scopes(&e)
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| !is_pooled(k))
+        .collect()
+}
+
 /// What the scorer may look at besides the event.
 #[derive(Debug)]
 pub struct Evidence<'a> {

@@ -580,33 +580,21 @@ impl<S: Store> Pipeline<S> {
             .into_iter()
             .map(|(k, _)| k)
             .collect();
-        // Read, apply and write over the revisions read; another writer in between means
-        // reading and applying again.
-        let mut attempt = 0;
-        loop {
-            let mut working = self.store.baselines(&keys)?;
-            detect::learn(&enriched, &mut working, &self.cfg, Some(statistic));
-            working.retain(|k, _| !detect::is_pooled(k));
-            let items: Vec<(&ScopeKey, &Baseline)> = working.iter().collect();
-            match self.store.put_baselines(&items) {
-                Ok(()) => {
-                    for (k, mut b) in working {
-                        b.rev.0 += 1;
-                        self.cache.insert(k, b);
-                    }
-                    self.seen_seq.remove(&event.tenant);
-                    return Ok(());
-                }
-                Err(StoreError::Conflict { .. }) if attempt + 1 < MAX_CONFLICTS => {
-                    for k in &keys {
-                        self.cache.remove(k);
-                    }
-                    conflict_backoff(attempt, event_id);
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
+        // One change no other writer interleaves with (read and applied again when one does),
+        // recorded as a release where the store journals (a rebaseline under way learns it).
+        let cfg = &self.cfg;
+        let written =
+            self.store
+                .update_baselines(&keys, Some((&event, statistic)), &mut |working| {
+                    detect::learn(&enriched, working, cfg, Some(statistic));
+                    working.retain(|k, _| !detect::is_pooled(k));
+                })?;
+        for k in &keys {
+            self.cache.remove(k);
         }
+        self.cache.extend(written);
+        self.seen_seq.remove(&event.tenant);
+        Ok(())
     }
 
     /// The first event of the actor's burst under way that already alerted for it.
@@ -684,15 +672,19 @@ impl<S: Store> Pipeline<S> {
         let (mut used, mut left_out) = (0u64, 0u64);
         let ctx = &self.ctx;
         let cfg = &self.cfg;
-        self.store.scan_events(since, &mut |event, excluded| {
-            if excluded || event.time > now {
-                left_out += 1;
-                return;
-            }
-            let e = detect::enrich(&event, ctx, cfg);
-            detect::learn(&e, &mut all, cfg, None);
-            used += 1;
-        })?;
+        // Where other writers may go on meanwhile (DynamoDB), the rebuild starts at a cut and
+        // catches up with what they commit; elsewhere it holds them off until it finishes.
+        let cut = self.store.begin_rebuild()?;
+        self.store
+            .scan_rebuild(since, cut.as_ref(), &mut |event, excluded| {
+                if excluded || event.time > now {
+                    left_out += 1;
+                    return;
+                }
+                let e = detect::enrich(&event, ctx, cfg);
+                detect::learn(&e, &mut all, cfg, None);
+                used += 1;
+            })?;
         let t = now.timestamp();
         // The calibration was gathered as events were scored (their statistics depend on the
         // baselines of the time, which a rebuild cannot reproduce): it carries over.
@@ -701,11 +693,21 @@ impl<S: Store> Pipeline<S> {
             .filter(|k| k.as_str().contains("|tenant|"))
             .cloned()
             .collect();
-        let old = self.store.baselines(&tenant_keys)?;
+        let old = match &cut {
+            Some(_) => HashMap::new(),
+            None => self.store.baselines(&tenant_keys)?,
+        };
         for (k, b) in all.iter_mut() {
             b.decay_to(t, cfg.half_life_days);
-            if let Some(o) = old.get(k) {
-                b.calibration = o.calibration.clone();
+            let carried = match &cut {
+                Some(cut) => cut
+                    .tenants
+                    .get(k.tenant_id())
+                    .and_then(|c| c.calibration.clone()),
+                None => old.get(k).map(|o| o.calibration.clone()),
+            };
+            if let (true, Some(c)) = (k.as_str().ends_with("|tenant|"), carried) {
+                b.calibration = c;
             }
         }
         if cfg.pool_tenants {
@@ -713,9 +715,14 @@ impl<S: Store> Pipeline<S> {
                 all.insert(ScopeKey::tenant(detect::GLOBAL), pooled);
             }
         }
-        self.store.replace_baselines(&all)?;
+        let scopes = self
+            .store
+            .finish_rebuild(cut.as_ref(), all, &mut |e, stat, m| {
+                detect::catch_up(e, stat, m, ctx, cfg)
+            })?;
         self.cache.clear();
-        Ok((used, left_out, all.len()))
+        self.seen_seq.clear();
+        Ok((used, left_out, scopes))
     }
 }
 

@@ -1681,7 +1681,10 @@ fn the_pooled_scope_is_never_written_per_event_but_built_from_the_tenants() {
     let pooled = crate::baseline::ScopeKey::tenant(crate::detect::GLOBAL);
     let tenant = crate::baseline::ScopeKey::tenant("acme");
     assert!(
-        p.store().baselines(std::slice::from_ref(&pooled)).unwrap().is_empty(),
+        p.store()
+            .baselines(std::slice::from_ref(&pooled))
+            .unwrap()
+            .is_empty(),
         "no event writes the pooled scope"
     );
     assert!(p.pool_tenants().unwrap());

@@ -84,8 +84,8 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, KeySchemaElement, KeyType,
-    KeysAndAttributes, Put, PutRequest, ReturnValue, ScalarAttributeType, Select,
-    TimeToLiveSpecification, TransactWriteItem, Update, WriteRequest,
+    KeysAndAttributes, Put, PutRequest, ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update, WriteRequest,
 };
 use chrono::{DateTime, Duration, Utc};
 use tokio::runtime::Handle;
@@ -113,7 +113,12 @@ const BASELINE_SHARDS: u8 = 16;
 /// The layout of the table this build reads and writes (the item kinds above). A table without
 /// the `META`/`SCHEMA` item was written before versions were kept, in layout 1. A build meeting a
 /// newer version refuses the table; one meeting an older version migrates it first.
-pub const TABLE_SCHEMA: i64 = 1;
+///
+/// 2: revisions on baselines and `RECENT` items, per-tenant commit sequence and baseline
+/// generation, the journal and the list of tenants (`generations.rs`). A layout-1 table is a
+/// valid generation 0: migrating lists its tenants and clears the last rebaseline, so the next
+/// one rebuilds every baseline from the log.
+pub const TABLE_SCHEMA: i64 = 2;
 /// Longest key part used as is; longer ones are replaced by their SHA-256.
 const MAX_KEY_PART: usize = 400;
 /// Dead-letter raw text kept per item (the rest of a 400 KB item is attributes and headroom).
@@ -179,6 +184,8 @@ pub type EventPage = (Vec<(Event, bool)>, Option<String>);
 struct Pending {
     /// Revisions of the actor's, target's and tenant's `RECENT` items as read.
     revs: [u64; 3],
+    /// The tenant's live baseline generation as read.
+    generation: u64,
     actor: Vec<EventSummary>,
     target: Vec<EventSummary>,
     window: Duration,
@@ -198,6 +205,8 @@ pub struct DynamoDbStore {
     known_days: Mutex<HashSet<String>>,
     /// Whole recent lists read by snapshots, by event id, until that event's commit.
     pending: Mutex<HashMap<String, Pending>>,
+    /// Each tenant's live baseline generation as last read (`generations.rs`).
+    gens: Mutex<HashMap<String, u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -271,10 +280,19 @@ fn recent_key(role: &str, tenant: &str, principal: &str) -> Item {
     )
 }
 
-fn baseline_key(scope: &ScopeKey) -> Item {
+/// A baseline's key in generation `gen` of its tenant: generation 0 (the tables written before
+/// generations) keys it by scope alone, a later one prefixes the sort key with `G<gen>#` (a
+/// scope's own `#` is escaped, so the two cannot meet).
+fn baseline_key(scope: &ScopeKey, generation: u64) -> Item {
     use sha2::{Digest, Sha256};
     let shard = Sha256::digest(scope.as_str().as_bytes())[0] % BASELINE_SHARDS;
-    key(format!("BASELINE#{shard:x}"), key_part(scope.as_str()))
+    let part = key_part(scope.as_str());
+    let sk = if generation == 0 {
+        part.into_owned()
+    } else {
+        format!("G{generation}#{part}")
+    };
+    key(format!("BASELINE#{shard:x}"), sk)
 }
 
 fn recent_attr(event_id: &str) -> String {
@@ -353,13 +371,13 @@ fn check_item(what: impl FnOnce() -> String, item: &Item) -> Result<usize, Store
     Ok(bytes)
 }
 
-fn baseline_item(scope: &ScopeKey, b: &Baseline) -> Result<Item, StoreError> {
+fn baseline_item(scope: &ScopeKey, b: &Baseline, generation: u64) -> Result<Item, StoreError> {
     let json = serde_json::to_vec(b)?;
     let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     // Writing to a Vec cannot fail.
     let _ = z.write_all(&json);
     let packed = z.finish().unwrap_or_default();
-    let mut item = baseline_key(scope);
+    let mut item = baseline_key(scope, generation);
     item.insert("scope".into(), s(scope.as_str()));
     item.insert("z".into(), AttributeValue::B(Blob::new(packed)));
     item.insert(REV.into(), num(b.rev.0 as i64 + 1));
@@ -606,16 +624,39 @@ impl DynamoDbStore {
                 found: v,
                 known: TABLE_SCHEMA,
             }),
-            Some(v) => Ok(v),
-            None => {
+            Some(TABLE_SCHEMA) => Ok(TABLE_SCHEMA),
+            older => {
+                // Layout 1 (stamped, or written before versions): list its tenants, and make
+                // the next rebaseline a full rebuild from the log.
+                self.list_tenants()?;
+                for sk in ["LAST", "STATE"] {
+                    self.rt
+                        .block_on(
+                            self.client
+                                .delete_item()
+                                .table_name(&self.table)
+                                .set_key(Some(key("REBASELINE", sk)))
+                                .send(),
+                        )
+                        .map_err(sdk("DeleteItem"))?;
+                }
                 let mut item = schema_key();
                 item.insert("version".into(), num(TABLE_SCHEMA));
+                let (cond, values) = match older {
+                    Some(v) => (
+                        "#v = :old",
+                        Some(HashMap::from([(":old".to_owned(), num(v))])),
+                    ),
+                    None => ("attribute_not_exists(#v)", None),
+                };
                 let put = self.rt.block_on(
                     self.client
                         .put_item()
                         .table_name(&self.table)
                         .set_item(Some(item))
-                        .condition_expression("attribute_not_exists(pk)")
+                        .condition_expression(cond)
+                        .expression_attribute_names("#v", "version")
+                        .set_expression_attribute_values(values)
                         .send(),
                 );
                 match put {
@@ -642,6 +683,7 @@ impl DynamoDbStore {
             rt,
             known_days: Mutex::new(HashSet::new()),
             pending: Mutex::new(HashMap::new()),
+            gens: Mutex::new(HashMap::new()),
         }
     }
 
@@ -856,32 +898,6 @@ impl DynamoDbStore {
         }
     }
 
-    fn query_count(&self, pk: &str) -> Result<u64, StoreError> {
-        let mut n = 0u64;
-        let mut start = None;
-        loop {
-            let out = self
-                .rt
-                .block_on(
-                    self.client
-                        .query()
-                        .table_name(&self.table)
-                        .key_condition_expression("#pk = :pk")
-                        .expression_attribute_names("#pk", "pk")
-                        .expression_attribute_values(":pk", s(pk))
-                        .select(Select::Count)
-                        .set_exclusive_start_key(start)
-                        .send(),
-                )
-                .map_err(sdk("Query"))?;
-            n += u64::try_from(out.count).unwrap_or(0);
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(n),
-            }
-        }
-    }
-
     /// Days with a log partition at or after `from` (`None`: all), oldest first.
     fn log_days(&self, from: Option<&str>) -> Result<Vec<String>, StoreError> {
         let sk = from.map_or(Sk::Any, |d| Sk::AtLeast(d.to_owned()));
@@ -926,6 +942,18 @@ impl DynamoDbStore {
         start_key: Option<&str>,
         limit: usize,
     ) -> Result<EventPage, StoreError> {
+        self.log_page(since, start_key, limit, None)
+    }
+
+    /// [`DynamoDbStore::scan_events_page`] for a rebuild that starts at `cut`: each event with
+    /// whether it stays out of it ([`Rebuild::scan_rebuild`]).
+    pub fn log_page(
+        &self,
+        since: DateTime<Utc>,
+        start_key: Option<&str>,
+        limit: usize,
+        cut: Option<&Cut>,
+    ) -> Result<EventPage, StoreError> {
         let since_day = day(since);
         let (start_day, after) = match start_key {
             None => (since_day.clone(), None),
@@ -954,7 +982,8 @@ impl DynamoDbStore {
                 let mut last = None;
                 for item in &items {
                     let e: Event = serde_json::from_str(need_s(item, "b")?)?;
-                    out.push((e, get_bool(item, "x").unwrap_or(false)));
+                    let excluded = generations::excluded_at(item, &e, cut);
+                    out.push((e, excluded));
                     last = get_s(item, "sk").map(str::to_owned);
                 }
                 if out.len() >= limit {
@@ -1233,10 +1262,11 @@ impl BaselineStore for DynamoDbStore {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        self.batch_get(keys.iter().map(baseline_key).collect())?
-            .iter()
-            .map(decode_baseline)
-            .collect()
+        let mut out = HashMap::new();
+        for (tenant, keys) in by_tenant(keys) {
+            out.extend(self.baselines_in(&keys, self.gen_of(&tenant)?)?);
+        }
+        Ok(out)
     }
 
     /// One transaction per 100 baselines (DynamoDB's transaction limit), each written only over
@@ -1245,7 +1275,8 @@ impl BaselineStore for DynamoDbStore {
         for chunk in items.chunks(MAX_TRANSACTION_ITEMS) {
             let mut writes = Vec::with_capacity(chunk.len());
             for (k, b) in chunk {
-                writes.push(self.conditional_put(baseline_item(k, b)?, b.rev.0)?);
+                let generation = scope_gen(k, self.gen_of(k.tenant_id())?);
+                writes.push(self.conditional_put(baseline_item(k, b, generation)?, b.rev.0)?);
             }
             let sent = self.rt.block_on(
                 self.client
@@ -1275,50 +1306,99 @@ impl BaselineStore for DynamoDbStore {
         Ok(())
     }
 
-    /// Writes the new set (25 per BatchWriteItem), then deletes scopes not in it.
+    /// A rebuild with nothing to catch up: the set becomes each tenant's next generation and
+    /// its live one is deleted (see `generations.rs`).
     fn replace_baselines(&self, all: &HashMap<ScopeKey, Baseline>) -> Result<(), StoreError> {
-        let mut puts = Vec::with_capacity(all.len());
-        let mut keep = HashSet::new();
-        for (k, b) in all {
-            let item = baseline_item(k, b)?;
-            keep.insert((
-                need_s(&item, "pk")?.to_owned(),
-                need_s(&item, "sk")?.to_owned(),
-            ));
-            puts.push(Self::put_request(item)?);
-        }
-        self.batch_write(puts)?;
-        let mut deletes = Vec::new();
-        for shard in 0..BASELINE_SHARDS {
-            let pk = format!("BASELINE#{shard:x}");
-            for item in self.query_all(&pk, &Sk::Any, true)? {
-                let sk = need_s(&item, "sk")?;
-                if !keep.contains(&(pk.clone(), sk.to_owned())) {
-                    deletes.push(Self::delete_request(key(pk.clone(), sk))?);
-                }
-            }
-        }
-        self.batch_write(deletes)
+        let mut cut = self.cut()?;
+        // Every tenant with baselines, listed or not, is switched (to an empty generation
+        // when the set has none of it).
+        let unlisted: Vec<String> = all
+            .keys()
+            .map(|k| k.tenant_id().to_owned())
+            .chain(self.baseline_tenants()?)
+            .filter(|t| t != crate::detect::GLOBAL && !cut.tenants.contains_key(t))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        cut.tenants.extend(self.tenant_state(&unlisted)?.tenants);
+        self.switch_generations(&cut, all.clone(), &mut |_, _, _| Vec::new())?;
+        Ok(())
     }
 
+    /// Live baselines only (each tenant's live generation).
     fn baseline_count(&self) -> Result<u64, StoreError> {
-        let mut n = 0;
-        for shard in 0..BASELINE_SHARDS {
-            n += self.query_count(&format!("BASELINE#{shard:x}"))?;
-        }
-        Ok(n)
+        self.live_baseline_count()
     }
 
-    /// One paged query per write shard.
     fn scan_baselines(&self) -> Result<Vec<(ScopeKey, Baseline)>, StoreError> {
-        let mut all = Vec::new();
-        for shard in 0..BASELINE_SHARDS {
-            for item in self.query_all(&format!("BASELINE#{shard:x}"), &Sk::Any, false)? {
-                all.push(decode_baseline(&item)?);
+        self.live_baselines()
+    }
+
+    /// One transaction with the tenant's sequence moved on (see `generations.rs`), read and
+    /// applied again while another writer gets in between.
+    fn update_baselines(
+        &self,
+        keys: &[ScopeKey],
+        released: Option<(&Event, f64)>,
+        apply: &mut dyn FnMut(&mut HashMap<ScopeKey, Baseline>),
+    ) -> Result<HashMap<ScopeKey, Baseline>, StoreError> {
+        let tenant = match (released, keys.first()) {
+            (Some((e, _)), _) => e.tenant.clone(),
+            (None, Some(k)) => k.tenant_id().to_owned(),
+            (None, None) => return Ok(HashMap::new()),
+        };
+        for attempt in 0..MAX_ATTEMPTS * 4 {
+            if let Some(m) = self.try_update(&tenant, keys, released, apply)? {
+                return Ok(m);
+            }
+            backoff(attempt.min(3));
+        }
+        Err(StoreError::Conflict {
+            what: format!("the baselines of tenant {tenant}"),
+        })
+    }
+}
+
+impl Rebuild for DynamoDbStore {
+    fn begin_rebuild(&self) -> Result<Option<Cut>, StoreError> {
+        Ok(Some(self.cut()?))
+    }
+
+    fn scan_rebuild(
+        &self,
+        since: DateTime<Utc>,
+        cut: Option<&Cut>,
+        f: &mut dyn FnMut(Event, bool),
+    ) -> Result<u64, StoreError> {
+        let mut n = 0u64;
+        let mut start: Option<String> = None;
+        loop {
+            let (events, next) = self.log_page(since, start.as_deref(), 1_000, cut)?;
+            for (e, excluded) in events {
+                n += 1;
+                f(e, excluded);
+            }
+            match next {
+                Some(k) => start = Some(k),
+                None => return Ok(n),
             }
         }
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(all)
+    }
+
+    fn finish_rebuild(
+        &self,
+        cut: Option<&Cut>,
+        all: HashMap<ScopeKey, Baseline>,
+        catch_up: &mut CatchUp<'_>,
+    ) -> Result<usize, StoreError> {
+        match cut {
+            Some(cut) => Ok(self.switch_generations(cut, all, catch_up)?.scopes),
+            None => {
+                let n = all.len();
+                self.replace_baselines(&all)?;
+                Ok(n)
+            }
+        }
     }
 }
 
@@ -1466,7 +1546,12 @@ impl Ledger for DynamoDbStore {
             target.clone(),
             activity.clone(),
         ];
-        keys.extend(req.scopes.iter().map(baseline_key));
+        let cached_gen = self.cached_gen(req.tenant);
+        keys.extend(
+            req.scopes
+                .iter()
+                .map(|k| baseline_key(k, scope_gen(k, cached_gen))),
+        );
         let items = self.batch_get(keys)?;
         let at = |k: &Item| {
             items
@@ -1476,12 +1561,20 @@ impl Ledger for DynamoDbStore {
         let actor_all = decode_recent(at(&actor))?;
         let target_all = decode_recent(at(&target))?;
         let tenant_all = decode_recent(at(&activity))?;
+        let generation = at(&activity).map_or(0, generation_of);
         let mut baselines = HashMap::new();
-        for item in &items {
-            if get_s(item, "pk").is_some_and(|pk| pk.starts_with("BASELINE#")) {
-                let (k, b) = decode_baseline(item)?;
-                baselines.insert(k, b);
+        if generation == cached_gen {
+            for item in &items {
+                if get_s(item, "pk").is_some_and(|pk| pk.starts_with("BASELINE#")) {
+                    let (k, b) = decode_baseline(item)?;
+                    baselines.insert(k, b);
+                }
             }
+        } else {
+            // A rebaseline switched the tenant to another generation since this process
+            // last looked: its baselines are read there.
+            lock(&self.gens).insert(req.tenant.to_owned(), generation);
+            baselines = self.baselines_in(req.scopes, generation)?;
         }
         let revs = [
             rev_of(at(&actor)),
@@ -1510,6 +1603,7 @@ impl Ledger for DynamoDbStore {
                 req.event_id.to_owned(),
                 Pending {
                     revs,
+                    generation,
                     actor: actor_all,
                     target: target_all,
                     window: req.until - req.since,
@@ -1547,10 +1641,12 @@ impl Ledger for DynamoDbStore {
         ));
         let mut log = key(log_pk(&d), time_sk(e.time, &e.id));
         log.insert("b".into(), s(body));
-        log.insert(
-            "x".into(),
-            AttributeValue::Bool(c.verdict.is_some_and(Verdict::excluded)),
-        );
+        let excluded = c.verdict.is_some_and(Verdict::excluded);
+        log.insert("x".into(), AttributeValue::Bool(excluded));
+        if excluded {
+            // Held out when committed: learned only once released (`rq`, generations.rs).
+            log.insert("h".into(), AttributeValue::Bool(true));
+        }
         if let Some(p) = &pending {
             // The tenant's commit sequence: its activity list's revision after this commit.
             log.insert("q".into(), num(p.revs[2] as i64 + 1));
@@ -1598,10 +1694,31 @@ impl Ledger for DynamoDbStore {
         }
         // Each baseline only over the revision it was read at: a writer that read it before
         // another one wrote it loses, and scores the event again on what is stored now.
+        let generation = match &pending {
+            Some(p) => p.generation,
+            None => self.gen_of(&e.tenant)?,
+        };
         for (k, b) in &c.baselines {
-            let item = baseline_item(k, b)?;
+            let item = baseline_item(k, b, scope_gen(k, generation))?;
             bytes += item_size(&item);
             writes.push(self.conditional_put(item, b.rev.0)?);
+        }
+        if let Some(p) = &pending {
+            let seq = p.revs[2] + 1;
+            if !c.baselines.is_empty() {
+                // What this commit taught the baselines, for a rebaseline under way.
+                let stat = c
+                    .verdict
+                    .filter(|v| !v.alert && !v.reasons.iter().any(|r| r.code == "volume_burst"))
+                    .map(|v| v.statistic);
+                let item = generations::journal_entry(&e.tenant, seq, e, stat, "learn");
+                bytes += item_size(&item);
+                writes.push(self.plain_put(item)?);
+            }
+            if p.revs[2] == 0 {
+                // The tenant's first commit: listed, so a rebaseline finds it.
+                writes.push(self.plain_put(generations::tenant_entry(&e.tenant))?);
+            }
         }
         let (window_len, limit) = pending.as_ref().map_or(
             (
@@ -1650,8 +1767,17 @@ impl Ledger for DynamoDbStore {
         {
             let plan = plan_recent(stored, summary, window_len, limit);
             let mut names = HashMap::from([("#ttl".to_owned(), "ttl".to_owned())]);
-            let mut values = HashMap::from([(":ttl".to_owned(), num(plan.ttl))]);
-            let mut set = vec!["#ttl = :ttl".to_owned()];
+            let mut values = HashMap::new();
+            let mut set = Vec::new();
+            let mut rm = Vec::new();
+            if role == "tenant" {
+                // The tenant's item carries its commit sequence and baseline generation: it
+                // never expires (each commit trims its entries).
+                rm.push("#ttl".to_owned());
+            } else {
+                values.insert(":ttl".to_owned(), num(plan.ttl));
+                set.push("#ttl = :ttl".to_owned());
+            }
             // Read by the snapshot: written only over the revision read, so the event was
             // scored on the list as it stands (a commit without a snapshot only adds its entry).
             let mut condition = None;
@@ -1670,13 +1796,15 @@ impl Ledger for DynamoDbStore {
                 values.insert(":new".into(), s(json));
                 set.push("#new = :new".into());
             }
-            let mut expr = format!("SET {}", set.join(", "));
-            if !plan.remove.is_empty() {
-                let mut rm = Vec::new();
-                for (i, id) in plan.remove.iter().enumerate() {
-                    names.insert(format!("#r{i}"), recent_attr(id));
-                    rm.push(format!("#r{i}"));
-                }
+            for (i, id) in plan.remove.iter().enumerate() {
+                names.insert(format!("#r{i}"), recent_attr(id));
+                rm.push(format!("#r{i}"));
+            }
+            let mut expr = String::new();
+            if !set.is_empty() {
+                expr = format!("SET {}", set.join(", "));
+            }
+            if !rm.is_empty() {
                 expr.push_str(&format!(" REMOVE {}", rm.join(", ")));
             }
             let update = Update::builder()
@@ -1747,6 +1875,16 @@ impl DynamoDbStore {
             .condition_expression(cond)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .build()
+            .map_err(sdk("TransactWriteItems"))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A transaction's unconditional put.
+    fn plain_put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
             .build()
             .map_err(sdk("TransactWriteItems"))?;
         Ok(TransactWriteItem::builder().put(put).build())
@@ -1844,6 +1982,9 @@ impl PublishGuard for DynamoDbStore {
 
 // The Lambda jobs' items (rebaseline checkpoint, remediation records): see jobs.rs.
 mod audit;
+mod generations;
+pub use generations::Switched;
+use generations::{by_tenant, generation_of, scope_gen};
 mod confirm;
 mod jobs;
 
@@ -1920,7 +2061,7 @@ mod tests {
         b.events.n = 42;
         b.entitlements
             .insert("role:admin".into(), Default::default());
-        let item = baseline_item(&scope, &b).unwrap();
+        let item = baseline_item(&scope, &b, 0).unwrap();
         assert_eq!(decode_baseline(&item).unwrap(), (scope.clone(), b.clone()));
         // Entitlement names that do not compress: far over 400 KB packed.
         use sha2::{Digest, Sha256};
@@ -1928,7 +2069,7 @@ mod tests {
             let name = hex::encode(Sha256::digest(i.to_le_bytes()));
             b.entitlements.insert(name, Default::default());
         }
-        let err = baseline_item(&scope, &b).unwrap_err();
+        let err = baseline_item(&scope, &b, 0).unwrap_err();
         let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
         assert!(
             text.contains("the baseline acme|tenant|") && text.contains("400 KB"),

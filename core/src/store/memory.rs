@@ -300,6 +300,32 @@ impl DeadLetterStore for MemoryStore {
     }
 }
 
+/// One writer: a rebuild replaces the baselines as it found them.
+impl Rebuild for MemoryStore {
+    fn begin_rebuild(&self) -> Result<Option<Cut>, StoreError> {
+        Ok(None)
+    }
+
+    fn scan_rebuild(
+        &self,
+        since: DateTime<Utc>,
+        _cut: Option<&Cut>,
+        f: &mut dyn FnMut(Event, bool),
+    ) -> Result<u64, StoreError> {
+        self.scan_events(since, f)
+    }
+
+    fn finish_rebuild(
+        &self,
+        _cut: Option<&Cut>,
+        all: HashMap<ScopeKey, Baseline>,
+        _catch_up: &mut CatchUp<'_>,
+    ) -> Result<usize, StoreError> {
+        self.replace_baselines(&all)?;
+        Ok(all.len())
+    }
+}
+
 impl Ledger for MemoryStore {
     fn snapshot(&self, req: &ReadRequest<'_>) -> Result<Snapshot, StoreError> {
         let inner = self.lock();

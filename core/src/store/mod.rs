@@ -209,6 +209,76 @@ pub trait BaselineStore {
     /// Every baseline, sorted by scope key (`provguard baselines export`; a full read, not for
     /// the hot path).
     fn scan_baselines(&self) -> Result<Vec<(ScopeKey, Baseline)>, StoreError>;
+    /// Reads the baselines among `keys` (all of one tenant), lets `apply` change them and
+    /// writes them back as one change no other writer interleaves with (read and applied
+    /// again when one did). `released`: the stored event (and its statistic) this change
+    /// learns after feedback released it, which stores with a journal record. Returns what
+    /// was written.
+    fn update_baselines(
+        &self,
+        keys: &[ScopeKey],
+        released: Option<(&Event, f64)>,
+        apply: &mut dyn FnMut(&mut HashMap<ScopeKey, Baseline>),
+    ) -> Result<HashMap<ScopeKey, Baseline>, StoreError> {
+        let _ = released;
+        let mut m = self.baselines(keys)?;
+        apply(&mut m);
+        let items: Vec<(&ScopeKey, &Baseline)> = m.iter().collect();
+        self.put_baselines(&items)?;
+        for b in m.values_mut() {
+            b.rev.0 += 1;
+        }
+        Ok(m)
+    }
+}
+
+/// Where a rebuild of the baselines starts, per tenant (stores with concurrent writers): the
+/// tenant's commit sequence and live baseline generation when it began. Events committed after
+/// it reach the rebuild from the store's journal, not from its scan of the log.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cut {
+    pub tenants: std::collections::BTreeMap<String, TenantCut>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TenantCut {
+    pub seq: u64,
+    pub generation: u64,
+    /// The tenant's calibration as it stood at `seq`: gathered as events were scored, it is
+    /// carried into the rebuild, and what the journal adds after `seq` is added to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::baseline::Calibration>,
+}
+
+/// Learns an event that arrived during a rebuild (with its statistic, when it joined the
+/// calibration) into the rebuilt baselines; returns the scopes it changed.
+pub type CatchUp<'a> =
+    dyn FnMut(&Event, Option<f64>, &mut HashMap<ScopeKey, Baseline>) -> Vec<ScopeKey> + 'a;
+
+/// Rebuilding every baseline from the log (rebaseline) without losing what other writers learn
+/// meanwhile.
+pub trait Rebuild {
+    /// Starts a rebuild. `None` where the store keeps other writers out until
+    /// [`Rebuild::finish_rebuild`] (SQLite holds its write lock; memory has one writer);
+    /// otherwise where each tenant stands now.
+    fn begin_rebuild(&self) -> Result<Option<Cut>, StoreError>;
+    /// Calls `f` for every event at or after `since`, oldest first, with whether it stays out
+    /// of the rebuild: it had not been learned by the cut (it alerted and was not released by
+    /// then, or it was committed after it, or its tenant is not in the cut).
+    fn scan_rebuild(
+        &self,
+        since: DateTime<Utc>,
+        cut: Option<&Cut>,
+        f: &mut dyn FnMut(Event, bool),
+    ) -> Result<u64, StoreError>;
+    /// Makes the rebuilt baselines live, learning first (`catch_up`) what was committed after
+    /// the cut. Returns the scopes written.
+    fn finish_rebuild(
+        &self,
+        cut: Option<&Cut>,
+        all: HashMap<ScopeKey, Baseline>,
+        catch_up: &mut CatchUp<'_>,
+    ) -> Result<usize, StoreError>;
 }
 
 /// Business context (DESIGN §4). Each `Some` replaces that kind wholesale; `None` keeps it.
@@ -271,11 +341,12 @@ pub(crate) fn mark_alerts(s: &mut EventSummary, v: Option<&Verdict>) {
 
 /// Everything a full pipeline host needs.
 pub trait Store:
-    EventStore + VerdictStore + BaselineStore + ContextStore + DeadLetterStore + Ledger
+    EventStore + VerdictStore + BaselineStore + ContextStore + DeadLetterStore + Ledger + Rebuild
 {
 }
-impl<T: EventStore + VerdictStore + BaselineStore + ContextStore + DeadLetterStore + Ledger> Store
-    for T
+impl<
+    T: EventStore + VerdictStore + BaselineStore + ContextStore + DeadLetterStore + Ledger + Rebuild,
+> Store for T
 {
 }
 

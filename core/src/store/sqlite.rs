@@ -580,6 +580,35 @@ impl DeadLetterStore for SqliteStore {
     }
 }
 
+/// A rebuild holds the write lock from its first read of the log to its last write, so no other
+/// process commits in between (and none loses what it learned meanwhile).
+impl Rebuild for SqliteStore {
+    fn begin_rebuild(&self) -> Result<Option<Cut>, StoreError> {
+        self.begin_batch()?;
+        Ok(None)
+    }
+
+    fn scan_rebuild(
+        &self,
+        since: DateTime<Utc>,
+        _cut: Option<&Cut>,
+        f: &mut dyn FnMut(Event, bool),
+    ) -> Result<u64, StoreError> {
+        self.scan_events(since, f)
+    }
+
+    fn finish_rebuild(
+        &self,
+        _cut: Option<&Cut>,
+        all: HashMap<ScopeKey, Baseline>,
+        _catch_up: &mut CatchUp<'_>,
+    ) -> Result<usize, StoreError> {
+        self.replace_baselines(&all)?;
+        self.end_batch()?;
+        Ok(all.len())
+    }
+}
+
 impl Ledger for SqliteStore {
     fn snapshot(&self, req: &ReadRequest<'_>) -> Result<Snapshot, StoreError> {
         Ok(Snapshot {

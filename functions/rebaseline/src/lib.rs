@@ -33,6 +33,8 @@ pub const AWS_ACTIONS: &[&str] = &[
     "dynamodb:Query",
     // Sealing the audit chain (records, head and markers in one transaction).
     "dynamodb:TransactWriteItems",
+    // Switching a tenant to its rebuilt baseline generation.
+    "dynamodb:UpdateItem",
 ];
 
 use std::collections::HashMap;
@@ -44,7 +46,7 @@ use provguard_core::baseline::{Baseline, ScopeKey};
 use provguard_core::detect::{self, DetectConfig};
 use provguard_core::error_chain as chain;
 use provguard_core::store::dynamodb::RebaselineCheckpoint;
-use provguard_core::store::{BaselineStore, ContextStore, DynamoDbStore, StoreError};
+use provguard_core::store::{ContextStore, DynamoDbStore, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// The schedule event: an EventBridge "Scheduled Event" (rule schedule) or an EventBridge
@@ -182,7 +184,21 @@ pub fn run(
     }
     let audit_head = seal.head.as_ref().map(ToString::to_string);
     let (mut cp, mut all, resumed) = match store.rebaseline_checkpoint()? {
-        Some((cp, staged)) => (cp, staged, true),
+        Some((cp, staged)) if cp.cut.is_some() => (cp, staged, true),
+        // A run saved before cuts were kept starts over (under its own checkpoint, so a
+        // racing invocation still cannot advance it twice).
+        Some((cp, _)) => (
+            RebaselineCheckpoint {
+                page_key: None,
+                used: 0,
+                left_out: 0,
+                pages: 0,
+                cut: Some(store.cut()?),
+                ..cp
+            },
+            HashMap::new(),
+            true,
+        ),
         None => {
             if let Some(last) = store.last_rebaseline()? {
                 if scheduled < provguard_core::time::after(last, deps.min_interval) {
@@ -215,6 +231,9 @@ pub fn run(
                 used: 0,
                 left_out: 0,
                 pages: 0,
+                // Where each tenant stands: what is committed after it reaches the run from
+                // the journal when it finishes.
+                cut: Some(store.cut()?),
             };
             (cp, HashMap::new(), false)
         }
@@ -235,8 +254,12 @@ pub fn run(
         audit_head: audit_head.clone(),
     };
     loop {
-        let (events, next) =
-            store.scan_events_page(cp.since, cp.page_key.as_deref(), deps.page_size)?;
+        let (events, next) = store.log_page(
+            cp.since,
+            cp.page_key.as_deref(),
+            deps.page_size,
+            cp.cut.as_ref(),
+        )?;
         for (event, excluded) in events {
             // As in Pipeline::rebaseline: alerting events not marked benign, and events after
             // the window's end, stay out.
@@ -251,7 +274,7 @@ pub fn run(
         pages += 1;
         cp.pages += 1;
         let Some(key) = next else {
-            let scopes = finish(store, cfg, &cp, all)?;
+            let scopes = finish(store, cfg, &ctx, &cp, all)?;
             if !store.finish_rebaseline(cp.seq, cp.now)? {
                 return Ok(report(&cp, Status::Superseded, pages, 0));
             }
@@ -269,25 +292,27 @@ pub fn run(
     }
 }
 
-/// Decays everything to the window's end, carries the tenants' calibrations over (they were
-/// gathered as events were scored and cannot be rebuilt), and replaces the baselines.
+/// Decays everything to the window's end, carries the tenants' calibrations over as they
+/// stood at the run's cut (they were gathered as events were scored), builds the pooled scope,
+/// and switches each tenant to the rebuilt generation after learning what was committed since
+/// the cut ([`DynamoDbStore::switch_generations`]).
 fn finish(
     store: &DynamoDbStore,
     cfg: &DetectConfig,
+    ctx: &provguard_core::context::Context,
     cp: &RebaselineCheckpoint,
     mut all: HashMap<ScopeKey, Baseline>,
 ) -> Result<usize, Error> {
-    let tenant_keys: Vec<ScopeKey> = all
-        .keys()
-        .filter(|k| k.as_str().contains("|tenant|"))
-        .cloned()
-        .collect();
-    let old = store.baselines(&tenant_keys)?;
+    let cut = cp.cut.clone().unwrap_or_default();
     let t = cp.now.timestamp();
     for (k, b) in all.iter_mut() {
         b.decay_to(t, cfg.half_life_days);
-        if let Some(o) = old.get(k) {
-            b.calibration = o.calibration.clone();
+        let carried = cut
+            .tenants
+            .get(k.tenant_id())
+            .and_then(|c| c.calibration.clone());
+        if let (true, Some(c)) = (k.as_str().ends_with("|tenant|"), carried) {
+            b.calibration = c;
         }
     }
     // The scope pooled over all tenants is built here, never per event.
@@ -296,8 +321,16 @@ fn finish(
             all.insert(ScopeKey::tenant(detect::GLOBAL), pooled);
         }
     }
-    store.replace_baselines(&all)?;
-    Ok(all.len())
+    let switched = store.switch_generations(&cut, all, &mut |e, stat, m| {
+        detect::catch_up(e, stat, m, ctx, cfg)
+    })?;
+    tracing::info!(
+        tenants = switched.tenants,
+        caught_up = switched.caught_up,
+        skipped = ?switched.skipped,
+        "baselines switched to their rebuilt generation"
+    );
+    Ok(switched.scopes)
 }
 
 #[cfg(test)]

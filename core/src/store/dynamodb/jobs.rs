@@ -30,6 +30,10 @@ pub struct RebaselineCheckpoint {
     pub used: u64,
     pub left_out: u64,
     pub pages: u64,
+    /// Where each tenant stood when the run began (`generations.rs`); a checkpoint saved
+    /// before cuts were kept has none, and its run starts over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut: Option<Cut>,
 }
 
 /// The stored state of a remediation of one event with one remedy.
@@ -96,7 +100,7 @@ impl DynamoDbStore {
         let pk = rebaseline_stage_pk(cp.seq);
         let mut puts = Vec::with_capacity(baselines.len());
         for (k, b) in baselines {
-            let mut item = baseline_item(k, b)?;
+            let mut item = baseline_item(k, b, 0)?;
             item.insert("pk".into(), s(pk.clone()));
             item.insert("sk".into(), s(key_part(k.as_str()).into_owned()));
             puts.push(Self::put_request(item)?);
