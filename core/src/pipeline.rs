@@ -710,16 +710,13 @@ impl<S: Store> Pipeline<S> {
                 b.calibration = c;
             }
         }
-        if cfg.pool_tenants {
-            if let Some(pooled) = detect::pool(all.iter(), cfg.half_life_days) {
-                all.insert(ScopeKey::tenant(detect::GLOBAL), pooled);
-            }
-        }
-        let scopes = self
-            .store
-            .finish_rebuild(cut.as_ref(), all, &mut |e, stat, m| {
-                detect::catch_up(e, stat, m, ctx, cfg)
-            })?;
+        let pool = cfg.pool_tenants.then_some(cfg.half_life_days);
+        let scopes = self.store.finish_rebuild(
+            cut.as_ref(),
+            all,
+            &mut |e, stat, m| detect::catch_up(e, stat, m, ctx, cfg),
+            pool,
+        )?;
         self.cache.clear();
         self.seen_seq.clear();
         Ok((used, left_out, scopes))

@@ -1321,7 +1321,8 @@ impl BaselineStore for DynamoDbStore {
             .into_iter()
             .collect();
         cut.tenants.extend(self.tenant_state(&unlisted)?.tenants);
-        self.switch_generations(&cut, all.clone(), &mut |_, _, _| Vec::new())?;
+        // The set is written as it is, its pooled scope included.
+        self.switch_generations(&cut, all.clone(), &mut |_, _, _| Vec::new(), None)?;
         Ok(())
     }
 
@@ -1390,13 +1391,14 @@ impl Rebuild for DynamoDbStore {
         cut: Option<&Cut>,
         all: HashMap<ScopeKey, Baseline>,
         catch_up: &mut CatchUp<'_>,
+        pool: Option<f64>,
     ) -> Result<usize, StoreError> {
         match cut {
-            Some(cut) => Ok(self.switch_generations(cut, all, catch_up)?.scopes),
+            Some(cut) => Ok(self.switch_generations(cut, all, catch_up, pool)?.scopes),
             None => {
-                let n = all.len();
+                let all = with_pool(all, pool);
                 self.replace_baselines(&all)?;
-                Ok(n)
+                Ok(all.len())
             }
         }
     }

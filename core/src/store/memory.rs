@@ -320,7 +320,9 @@ impl Rebuild for MemoryStore {
         _cut: Option<&Cut>,
         all: HashMap<ScopeKey, Baseline>,
         _catch_up: &mut CatchUp<'_>,
+        pool: Option<f64>,
     ) -> Result<usize, StoreError> {
+        let all = with_pool(all, pool);
         self.replace_baselines(&all)?;
         Ok(all.len())
     }

@@ -272,13 +272,28 @@ pub trait Rebuild {
         f: &mut dyn FnMut(Event, bool),
     ) -> Result<u64, StoreError>;
     /// Makes the rebuilt baselines live, learning first (`catch_up`) what was committed after
-    /// the cut. Returns the scopes written.
+    /// the cut; `pool`: the half-life to build the scope pooled over the tenants with, from
+    /// their rebuilt scopes (`None`: no pooled scope). Returns the scopes written.
     fn finish_rebuild(
         &self,
         cut: Option<&Cut>,
         all: HashMap<ScopeKey, Baseline>,
         catch_up: &mut CatchUp<'_>,
+        pool: Option<f64>,
     ) -> Result<usize, StoreError>;
+}
+
+/// `all` with the scope pooled over its tenants added (`pool`: its half-life), for stores
+/// that replace their baselines at once.
+pub(crate) fn with_pool(
+    mut all: HashMap<ScopeKey, Baseline>,
+    pool: Option<f64>,
+) -> HashMap<ScopeKey, Baseline> {
+    all.retain(|k, _| !crate::detect::is_pooled(k));
+    if let Some(pooled) = pool.and_then(|h| crate::detect::pool(all.iter(), h)) {
+        all.insert(ScopeKey::tenant(crate::detect::GLOBAL), pooled);
+    }
+    all
 }
 
 /// Business context (DESIGN §4). Each `Some` replaces that kind wholesale; `None` keeps it.

@@ -602,7 +602,9 @@ impl Rebuild for SqliteStore {
         _cut: Option<&Cut>,
         all: HashMap<ScopeKey, Baseline>,
         _catch_up: &mut CatchUp<'_>,
+        pool: Option<f64>,
     ) -> Result<usize, StoreError> {
+        let all = with_pool(all, pool);
         self.replace_baselines(&all)?;
         self.end_batch()?;
         Ok(all.len())

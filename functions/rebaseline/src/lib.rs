@@ -45,7 +45,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use provguard_core::baseline::{Baseline, ScopeKey};
 use provguard_core::detect::{self, DetectConfig};
 use provguard_core::error_chain as chain;
-use provguard_core::store::dynamodb::RebaselineCheckpoint;
+use provguard_core::store::dynamodb::{RebaselineCheckpoint, Switched};
 use provguard_core::store::{ContextStore, DynamoDbStore, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +88,10 @@ pub struct Report {
     pub left_out: u64,
     /// Baselines written (when finished).
     pub scopes: usize,
+    /// Events committed while the run read the log, learned from the tenants' journals
+    /// before the switch to the rebuilt generation (when finished).
+    #[serde(default)]
+    pub caught_up: u64,
     /// Verdicts and feedback sealed into the audit chain by this invocation.
     #[serde(default)]
     pub sealed: u64,
@@ -215,6 +219,7 @@ pub fn run(
                         used: 0,
                         left_out: 0,
                         scopes: 0,
+                        caught_up: 0,
                         sealed,
                         audit_head: audit_head.clone(),
                     });
@@ -250,6 +255,7 @@ pub fn run(
         used: cp.used,
         left_out: cp.left_out,
         scopes,
+        caught_up: 0,
         sealed,
         audit_head: audit_head.clone(),
     };
@@ -274,11 +280,14 @@ pub fn run(
         pages += 1;
         cp.pages += 1;
         let Some(key) = next else {
-            let scopes = finish(store, cfg, &ctx, &cp, all)?;
+            let switched = finish(store, cfg, &ctx, &cp, all)?;
             if !store.finish_rebaseline(cp.seq, cp.now)? {
                 return Ok(report(&cp, Status::Superseded, pages, 0));
             }
-            return Ok(report(&cp, Status::Finished, pages, scopes));
+            return Ok(Report {
+                caught_up: switched.caught_up,
+                ..report(&cp, Status::Finished, pages, switched.scopes)
+            });
         };
         cp.page_key = Some(key);
         let left = deadline_ms.saturating_sub(clock_ms());
@@ -302,7 +311,7 @@ fn finish(
     ctx: &provguard_core::context::Context,
     cp: &RebaselineCheckpoint,
     mut all: HashMap<ScopeKey, Baseline>,
-) -> Result<usize, Error> {
+) -> Result<Switched, Error> {
     let cut = cp.cut.clone().unwrap_or_default();
     let t = cp.now.timestamp();
     for (k, b) in all.iter_mut() {
@@ -315,22 +324,21 @@ fn finish(
             b.calibration = c;
         }
     }
-    // The scope pooled over all tenants is built here, never per event.
-    if cfg.pool_tenants {
-        if let Some(pooled) = detect::pool(all.iter(), cfg.half_life_days) {
-            all.insert(ScopeKey::tenant(detect::GLOBAL), pooled);
-        }
-    }
-    let switched = store.switch_generations(&cut, all, &mut |e, stat, m| {
-        detect::catch_up(e, stat, m, ctx, cfg)
-    })?;
+    // The scope pooled over all tenants is built here (once every tenant caught up), never
+    // per event.
+    let switched = store.switch_generations(
+        &cut,
+        all,
+        &mut |e, stat, m| detect::catch_up(e, stat, m, ctx, cfg),
+        cfg.pool_tenants.then_some(cfg.half_life_days),
+    )?;
     tracing::info!(
         tenants = switched.tenants,
         caught_up = switched.caught_up,
         skipped = ?switched.skipped,
         "baselines switched to their rebuilt generation"
     );
-    Ok(switched.scopes)
+    Ok(switched)
 }
 
 #[cfg(test)]

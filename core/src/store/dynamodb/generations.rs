@@ -370,28 +370,19 @@ impl DynamoDbStore {
         cut: &Cut,
         mut all: HashMap<ScopeKey, Baseline>,
         catch_up: &mut CatchUp<'_>,
+        pool: Option<f64>,
     ) -> Result<Switched, StoreError> {
         let mut report = Switched::default();
         let index = self.baseline_index()?;
-        let pooled: Vec<(ScopeKey, Baseline)> = all
+        // A pooled scope in the set is written as it is; with `pool`, one is built once every
+        // tenant has caught up.
+        let given: Vec<(ScopeKey, Baseline)> = all
             .iter()
             .filter(|(k, _)| is_pooled(k))
             .map(|(k, b)| (k.clone(), b.clone()))
             .collect();
-        let mut puts = Vec::new();
-        for (k, b) in &pooled {
-            all.remove(k);
-            puts.push(Self::put_request(baseline_item(
-                k,
-                &Baseline {
-                    rev: Rev(0),
-                    ..b.clone()
-                },
-                0,
-            )?)?);
-        }
-        self.batch_write(puts)?;
-        report.scopes += pooled.len();
+        all.retain(|k, _| !is_pooled(k));
+        let mut tenant_scopes: Vec<(ScopeKey, Baseline)> = Vec::new();
         let mut per_tenant: BTreeMap<String, HashMap<ScopeKey, Baseline>> = BTreeMap::new();
         for (k, b) in all {
             per_tenant
@@ -458,6 +449,12 @@ impl DynamoDbStore {
             lock(&self.gens).insert(tenant.clone(), next);
             report.tenants += 1;
             report.scopes += scopes.len();
+            tenant_scopes.extend(
+                scopes
+                    .iter()
+                    .filter(|(k, _)| k.as_str().ends_with("|tenant|"))
+                    .map(|(k, b)| (k.clone(), b.clone())),
+            );
             let old: Vec<WriteRequest> = index
                 .iter()
                 .filter(|(_, k, g)| k.tenant_id() == tenant && *g == tc.generation)
@@ -465,6 +462,23 @@ impl DynamoDbStore {
                 .collect::<Result<_, _>>()?;
             self.batch_write(old)?;
         }
+        let pooled = match pool {
+            Some(h) => crate::detect::pool(tenant_scopes.iter().map(|(k, b)| (k, b)), h)
+                .map(|b| (ScopeKey::tenant(GLOBAL), b))
+                .into_iter()
+                .collect(),
+            None => given,
+        };
+        let mut puts = Vec::new();
+        for (k, b) in &pooled {
+            let b = Baseline {
+                rev: Rev(0),
+                ..b.clone()
+            };
+            puts.push(Self::put_request(baseline_item(k, &b, 0)?)?);
+        }
+        self.batch_write(puts)?;
+        report.scopes += pooled.len();
         Ok(report)
     }
 
