@@ -10,3 +10,4 @@ mod infra;
 mod lambda;
 mod remediate;
 mod support;
+mod upgrade;
