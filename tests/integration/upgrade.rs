@@ -89,9 +89,12 @@ fn load_layout_1(a: &Aws) -> usize {
     items.len()
 }
 
+/// Events, grants, and grants per entitlement.
+type Counts = (u64, u64, Vec<(String, u64)>);
+
 /// Per scope, the plain counts a baseline keeps (events, grants, each entitlement): the same
 /// whatever order the events were learned in.
-fn counts(all: Vec<(ScopeKey, Baseline)>) -> BTreeMap<String, (u64, u64, Vec<(String, u64)>)> {
+fn counts(all: Vec<(ScopeKey, Baseline)>) -> BTreeMap<String, Counts> {
     all.into_iter()
         .map(|(k, b)| {
             (
