@@ -72,6 +72,24 @@ enum Command {
         #[arg(long, default_value_t = 180)]
         window_days: i64,
     },
+    /// Erase one person's data: every event where they are the actor or the target, with its
+    /// verdict and feedback, their directory entry, the approvals naming them, the dead letters
+    /// mentioning them; alerts that listed their events lose those entries; the baselines are
+    /// rebuilt from what is left. The audit trail records the erasure (ids and hashes only)
+    /// and still verifies. Prints what was removed (JSON).
+    Erase {
+        #[command(flatten)]
+        state: StateArgs,
+        /// The person: an e-mail address or an identity provider id (case-insensitive).
+        #[arg(long)]
+        subject: String,
+        /// End of the rebuilt baselines' rolling window (RFC 3339); default: now.
+        #[arg(long)]
+        now: Option<DateTime<Utc>>,
+        /// Length of the rolling window, days.
+        #[arg(long, default_value_t = 180)]
+        window_days: i64,
+    },
     /// List alerts from the audit trail (JSON lines).
     Alerts {
         #[command(flatten)]
@@ -631,6 +649,41 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 stderr,
                 "rebaselined {scopes} scopes from {used} events ({left_out} alerting events left out) over {window_days} days ending {}",
                 now.to_rfc3339()
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Erase {
+            state,
+            subject,
+            now,
+            window_days,
+        } => {
+            if subject.trim().len() < 3 {
+                bail!("--subject must name one person (an e-mail address or an id)");
+            }
+            if window_days <= 0 {
+                bail!("--window-days must be positive");
+            }
+            let cfg = load_config(config)?;
+            let normalizer = build_normalizer(&cfg, &[])?;
+            let now = now.unwrap_or_else(Utc::now);
+            let report =
+                match open(&state)? {
+                    Opened::Sqlite(store) => {
+                        let mut p = Pipeline::new(store, normalizer, cfg.detect)?;
+                        let report = p.erase(&subject, now, window_days)?;
+                        // Removed content is gone from the file too, not only from its tables.
+                        p.store().compact()?;
+                        report
+                    }
+                    #[cfg(feature = "aws")]
+                    Opened::DynamoDb(store) => Pipeline::new(store, normalizer, cfg.detect)?
+                        .erase(&subject, now, window_days)?,
+                };
+            writeln!(
+                std::io::stdout().lock(),
+                "{}",
+                serde_json::to_string(&report)?
             )?;
             Ok(ExitCode::SUCCESS)
         }

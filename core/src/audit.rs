@@ -9,6 +9,14 @@
 //!
 //! The verifier also compares the trail with the verdicts a store serves: a verdict changed,
 //! removed or added after the fact, or feedback that differs from its record, is reported.
+//!
+//! The chain keeps hashes, not content: a verdict record's body is the verdict's SHA-256 (on
+//! DynamoDB) or the verdict as stored (state files), a feedback record's body `sha256:<hex>` of
+//! the feedback (older trails hold the feedback itself, which still verifies). An erasure
+//! (`provguard erase`) appends one `erasure` record per event it removed (`{"erased":true}`:
+//! from then on its verdict and feedback must be absent) or whose verdict it redacted
+//! (`{"redacted":"<SHA-256 of the new verdict>"}`), so the trail still verifies and says
+//! what was erased, and when, without saying whose data it was.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -25,6 +33,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 pub enum AuditKind {
     Verdict,
     Feedback,
+    Erasure,
 }
 
 impl AuditKind {
@@ -32,6 +41,7 @@ impl AuditKind {
         match self {
             AuditKind::Verdict => "verdict",
             AuditKind::Feedback => "feedback",
+            AuditKind::Erasure => "erasure",
         }
     }
 
@@ -39,6 +49,7 @@ impl AuditKind {
         match s {
             "verdict" => Some(AuditKind::Verdict),
             "feedback" => Some(AuditKind::Feedback),
+            "erasure" => Some(AuditKind::Erasure),
             _ => None,
         }
     }
@@ -138,9 +149,11 @@ pub struct Verifier {
     report: AuditReport,
     prev: Option<String>,
     next_seq: u64,
-    /// Per event: the hash of its verdict's body, and its newest feedback record.
+    /// Per event: the hash of its verdict's body, and the digest of its newest feedback.
     verdicts: HashMap<String, [u8; 32]>,
-    feedback: HashMap<String, String>,
+    feedback: HashMap<String, [u8; 32]>,
+    /// Events erased: no verdict or feedback may be served for them.
+    erased: std::collections::HashSet<String>,
     anchor: Option<Head>,
     anchor_seen: bool,
     /// Events whose newest feedback is not sealed yet: not compared.
@@ -149,6 +162,35 @@ pub struct Verifier {
 
 fn digest(s: &str) -> [u8; 32] {
     Sha256::digest(s.as_bytes()).into()
+}
+
+/// The body of a record that vouches for `content` (a verdict or feedback as stored): its
+/// SHA-256, so the chain keeps no content an erasure would have to remove.
+pub fn hashed(content: &str) -> String {
+    format!("sha256:{}", hex::encode(digest(content)))
+}
+
+/// The digest a record's body vouches for: a `sha256:` body or a bare hex SHA-256 (DynamoDB's
+/// verdict records) as written, else the SHA-256 of the content an older record holds itself.
+fn vouched(body: &str) -> [u8; 32] {
+    let hex_part = body.strip_prefix("sha256:").unwrap_or(body);
+    if hex_part.len() == 64 {
+        if let Some(d) = hex::decode(hex_part)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        {
+            return d;
+        }
+    }
+    digest(body)
+}
+
+/// The body of an erasure record for an event whose verdict was removed.
+pub const ERASED: &str = r#"{"erased":true}"#;
+
+/// The body of an erasure record for a verdict rewritten without the erased events.
+pub fn redacted_body(new_verdict: &str) -> String {
+    serde_json::json!({ "redacted": hashed(new_verdict) }).to_string()
 }
 
 impl Verifier {
@@ -217,7 +259,7 @@ impl Verifier {
                 self.report.verdicts += 1;
                 if self
                     .verdicts
-                    .insert(r.event_id.clone(), digest(&r.body))
+                    .insert(r.event_id.clone(), vouched(&r.body))
                     .is_some()
                 {
                     self.problem(format!(
@@ -234,7 +276,28 @@ impl Verifier {
                         r.seq, r.event_id
                     ));
                 }
-                self.feedback.insert(r.event_id.clone(), r.body.clone());
+                self.feedback.insert(r.event_id.clone(), vouched(&r.body));
+            }
+            Some(AuditKind::Erasure) => {
+                let body: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+                if body.get("erased").and_then(|v| v.as_bool()) == Some(true) {
+                    self.verdicts.remove(&r.event_id);
+                    self.feedback.remove(&r.event_id);
+                    self.erased.insert(r.event_id.clone());
+                } else if let Some(h) = body.get("redacted").and_then(|v| v.as_str()) {
+                    if self
+                        .verdicts
+                        .insert(r.event_id.clone(), vouched(h))
+                        .is_none()
+                    {
+                        self.problem(format!(
+                            "record {} redacts event {}, which has no verdict before it",
+                            r.seq, r.event_id
+                        ));
+                    }
+                } else {
+                    self.problem(format!("record {} is an erasure it cannot read", r.seq));
+                }
             }
             None => self.problem(format!("record {} has an unknown kind {:?}", r.seq, r.kind)),
         }
@@ -262,6 +325,9 @@ impl Verifier {
     /// [`crate::verdict::FeedbackRecord`]), in any order. Call [`Verifier::finish`] after.
     pub fn served(&mut self, event_id: &str, body: &str, feedback: Option<&str>) {
         match self.verdicts.remove(event_id) {
+            None if self.erased.contains(event_id) => self.problem(format!(
+                "the verdict for event {event_id} is served although it was erased"
+            )),
             None => self.problem(format!(
                 "the verdict for event {event_id} is not in the audit trail"
             )),
@@ -274,7 +340,7 @@ impl Verifier {
         if self.unsealed_feedback.contains(event_id) {
             return;
         }
-        if recorded.as_deref() != feedback {
+        if recorded != feedback.map(digest) {
             self.problem(match (recorded, feedback) {
                 (None, Some(_)) => {
                     format!("feedback on event {event_id} is not in the audit trail")

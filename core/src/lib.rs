@@ -11,6 +11,7 @@ pub mod config;
 pub mod context;
 pub mod detect;
 pub mod email;
+pub mod erase;
 pub mod eval;
 pub mod event;
 pub mod logging;

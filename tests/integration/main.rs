@@ -3,6 +3,7 @@ mod cli;
 mod concurrency;
 mod confirm;
 mod corpus;
+mod erasure;
 mod faults;
 mod golden;
 mod hostile;

@@ -1984,6 +1984,7 @@ impl PublishGuard for DynamoDbStore {
 
 // The Lambda jobs' items (rebaseline checkpoint, remediation records): see jobs.rs.
 mod audit;
+mod erase;
 mod generations;
 pub use generations::Switched;
 use generations::{by_tenant, generation_of, scope_gen};

@@ -300,6 +300,83 @@ impl DeadLetterStore for MemoryStore {
     }
 }
 
+impl Erase for MemoryStore {
+    fn events_involving(&self, subject: &str) -> Result<Vec<Event>, StoreError> {
+        let inner = self.lock();
+        let mut out: Vec<Event> = inner
+            .events
+            .values()
+            .filter(|e| crate::erase::involves(e, subject))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    fn verdicts_mentioning(
+        &self,
+        subject: &str,
+        erased: &std::collections::HashSet<String>,
+    ) -> Result<Vec<Verdict>, StoreError> {
+        Ok(self
+            .lock()
+            .verdicts
+            .values()
+            .filter(|v| crate::erase::mentions(v, erased, subject))
+            .cloned()
+            .collect())
+    }
+
+    fn erase_events(
+        &self,
+        subject: &str,
+        events: &[Event],
+        redacted: &[Verdict],
+        _at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let ids: std::collections::HashSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        for id in &ids {
+            inner.events.remove(*id);
+            inner.verdicts.remove(*id);
+            inner.held.remove(*id);
+        }
+        inner.order.retain(|id| !ids.contains(id.as_str()));
+        for index in [&mut inner.by_actor, &mut inner.by_target] {
+            for list in index.values_mut() {
+                list.retain(|(_, id)| !ids.contains(id.as_str()));
+            }
+            index.retain(|_, list| !list.is_empty());
+        }
+        for list in inner.by_tenant.values_mut() {
+            list.retain(|(_, id)| !ids.contains(id.as_str()));
+        }
+        for list in inner.held.values_mut() {
+            list.retain(|id| !ids.contains(id.as_str()));
+        }
+        for v in redacted {
+            if let Some(stored) = inner.verdicts.get_mut(&v.event_id) {
+                let feedback = stored.feedback.take();
+                *stored = v.clone();
+                stored.feedback = feedback;
+            }
+        }
+        let needle = subject.trim().to_lowercase();
+        let gone: Vec<String> = inner
+            .dead
+            .iter()
+            .filter(|(_, d)| d.raw.to_lowercase().contains(&needle))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &gone {
+            inner.dead.remove(k);
+        }
+        inner.dead_order.retain(|k| !gone.contains(k));
+        Ok(gone.len() as u64)
+    }
+}
+
 /// One writer: a rebuild replaces the baselines as it found them.
 impl Rebuild for MemoryStore {
     fn begin_rebuild(&self) -> Result<Option<Cut>, StoreError> {

@@ -296,6 +296,31 @@ pub(crate) fn with_pool(
     all
 }
 
+/// Removing one person's data (`provguard erase`, [`crate::erase`]).
+pub trait Erase {
+    /// Every stored event whose actor or target is the subject ([`crate::erase::involves`]).
+    fn events_involving(&self, subject: &str) -> Result<Vec<Event>, StoreError>;
+    /// The verdicts that name the subject or list an `erased` event in their history
+    /// ([`crate::erase::mentions`]; feedback not filled in).
+    fn verdicts_mentioning(
+        &self,
+        subject: &str,
+        erased: &std::collections::HashSet<String>,
+    ) -> Result<Vec<Verdict>, StoreError>;
+    /// Removes `events` with everything stored about them (log entries, verdicts, feedback,
+    /// holds, recent-list entries, remediation records), puts the `redacted` verdicts in place
+    /// of the stored ones, records one erasure per event (and per redacted verdict) in the
+    /// audit trail, and removes the dead letters whose raw record mentions the subject.
+    /// Returns how many dead letters it removed.
+    fn erase_events(
+        &self,
+        subject: &str,
+        events: &[Event],
+        redacted: &[Verdict],
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+}
+
 /// Business context (DESIGN §4). Each `Some` replaces that kind wholesale; `None` keeps it.
 pub trait ContextStore {
     fn context(&self) -> Result<Context, StoreError>;
@@ -356,11 +381,25 @@ pub(crate) fn mark_alerts(s: &mut EventSummary, v: Option<&Verdict>) {
 
 /// Everything a full pipeline host needs.
 pub trait Store:
-    EventStore + VerdictStore + BaselineStore + ContextStore + DeadLetterStore + Ledger + Rebuild
+    EventStore
+    + VerdictStore
+    + BaselineStore
+    + ContextStore
+    + DeadLetterStore
+    + Ledger
+    + Rebuild
+    + Erase
 {
 }
 impl<
-    T: EventStore + VerdictStore + BaselineStore + ContextStore + DeadLetterStore + Ledger + Rebuild,
+    T: EventStore
+        + VerdictStore
+        + BaselineStore
+        + ContextStore
+        + DeadLetterStore
+        + Ledger
+        + Rebuild
+        + Erase,
 > Store for T
 {
 }

@@ -391,7 +391,13 @@ impl VerdictStore for SqliteStore {
         )?;
         if n > 0 {
             let body = audit::feedback_body(feedback, note, at);
-            append_audit(&tx, AuditKind::Feedback, event_id, ms(at), &body)?;
+            append_audit(
+                &tx,
+                AuditKind::Feedback,
+                event_id,
+                ms(at),
+                &audit::hashed(&body),
+            )?;
         }
         tx.commit()?;
         Ok(n > 0)
@@ -580,6 +586,103 @@ impl DeadLetterStore for SqliteStore {
     }
 }
 
+/// Erasure deletes with `secure_delete` on and then rewrites the file (`VACUUM`), so the
+/// removed content is not left in free pages or the write-ahead log either.
+impl Erase for SqliteStore {
+    fn events_involving(&self, subject: &str) -> Result<Vec<Event>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT body FROM events ORDER BY time_ms, id")?;
+        let bodies = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::new();
+        for b in bodies {
+            let e: Event = serde_json::from_str(&b)?;
+            if crate::erase::involves(&e, subject) {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    fn verdicts_mentioning(
+        &self,
+        subject: &str,
+        erased: &std::collections::HashSet<String>,
+    ) -> Result<Vec<Verdict>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT body FROM verdicts")?;
+        let bodies = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::new();
+        for b in bodies {
+            let v: Verdict = serde_json::from_str(&b)?;
+            if crate::erase::mentions(&v, erased, subject) {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
+    fn erase_events(
+        &self,
+        subject: &str,
+        events: &[Event],
+        redacted: &[Verdict],
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.conn();
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        let tx = conn.transaction()?;
+        for e in events {
+            tx.execute(
+                "DELETE FROM held WHERE follower = ?1 OR lead = ?1",
+                params![e.id],
+            )?;
+            tx.execute("DELETE FROM verdicts WHERE event_id = ?1", params![e.id])?;
+            tx.execute("DELETE FROM events WHERE id = ?1", params![e.id])?;
+            append_audit(&tx, AuditKind::Erasure, &e.id, ms(at), audit::ERASED)?;
+        }
+        for v in redacted {
+            let mut v = v.clone();
+            v.feedback = None;
+            let body = serde_json::to_string(&v)?;
+            let n = tx.execute(
+                "UPDATE verdicts SET body = ?2 WHERE event_id = ?1",
+                params![v.event_id, body],
+            )?;
+            if n > 0 {
+                append_audit(
+                    &tx,
+                    AuditKind::Erasure,
+                    &v.event_id,
+                    ms(at),
+                    &audit::redacted_body(&body),
+                )?;
+            }
+        }
+        let dead = tx.execute(
+            "DELETE FROM dead_letters WHERE instr(lower(raw), lower(?1)) > 0              OR instr(lower(reason), lower(?1)) > 0",
+            params![subject.trim()],
+        )?;
+        tx.commit()?;
+        conn.pragma_update(None, "secure_delete", "OFF")?;
+        Ok(dead as u64)
+    }
+}
+
+impl SqliteStore {
+    /// Rewrites the file without free pages and empties the write-ahead log: content an
+    /// erasure removed is gone from the disk, not only from the tables.
+    pub fn compact(&self) -> Result<(), StoreError> {
+        let conn = self.conn();
+        conn.execute_batch("VACUUM")?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
 /// A rebuild holds the write lock from its first read of the log to its last write, so no other
 /// process commits in between (and none loses what it learned meanwhile).
 impl Rebuild for SqliteStore {
@@ -696,7 +799,7 @@ impl Ledger for SqliteStore {
                 AuditKind::Verdict,
                 &v.event_id,
                 ms(c.ingested_at),
-                &body,
+                &audit::hashed(&body),
             )?;
         }
         {
@@ -787,13 +890,13 @@ fn chain_unchained(conn: &Connection) -> Result<(), StoreError> {
             })?
             .collect::<Result<_, _>>()?;
         for (id, body, at, ..) in &rows {
-            append_audit(&tx, AuditKind::Verdict, id, *at, body)?;
+            append_audit(&tx, AuditKind::Verdict, id, *at, &audit::hashed(body))?;
         }
         for (id, _, _, label, note, at) in &rows {
             if let Some(label) = label.as_deref().and_then(parse_feedback) {
                 let at = from_ms(at.unwrap_or_default());
                 let body = audit::feedback_body(label, note.as_deref(), at);
-                append_audit(&tx, AuditKind::Feedback, id, ms(at), &body)?;
+                append_audit(&tx, AuditKind::Feedback, id, ms(at), &audit::hashed(&body))?;
             }
         }
     }

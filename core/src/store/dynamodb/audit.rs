@@ -106,7 +106,9 @@ impl DynamoDbStore {
                 // A verdict removed before it was sealed is sealed as missing, so verification
                 // reports it.
                 let body = match (kind, v) {
-                    ("feedback", Some(v)) => get_s(v, "fb").unwrap_or_default().to_owned(),
+                    ("feedback", Some(v)) => audit::hashed(get_s(v, "fb").unwrap_or_default()),
+                    // An erasure carries its body on its marker.
+                    ("erasure", _) => need_s(m, "body")?.to_owned(),
                     (_, Some(v)) => sha256_hex(need_s(v, "b")?),
                     (_, None) => "missing when sealed".to_owned(),
                 };
@@ -238,7 +240,7 @@ impl DynamoDbStore {
             .collect();
         for id in &ids {
             if let Some(item) = served.get(&event_pk(id)) {
-                v.served(id, &sha256_hex(need_s(item, "b")?), get_s(item, "fb"));
+                v.served(id, need_s(item, "b")?, get_s(item, "fb"));
             }
         }
         Ok(v.finish(self.audit_head()?))
