@@ -25,8 +25,10 @@
 //! | days that have a log partition | `LOGDAYS` | `<yyyy-mm-dd>` | — | tiny |
 //! | alerts, one partition per UTC month | `ALERTS#<yyyy-mm>` | `<time, ns>#<id>` | `b` verdict JSON, `fb` | 1–10 KB |
 //! | recent events of a principal | `RECENT#actor#<tenant>#<key>` or `RECENT#target#…` | `RECENT` | `e:<event id>` = summary JSON per event; `ttl` | ≤ 200 × ~250 B |
-//! | the tenant's activity (tenant-level bursts) | `RECENT#tenant#<tenant>#` | `RECENT` | `e:<event id>` = short summary JSON (keys, no entitlement) per event in the burst window; `ttl` | ≤ 100 × ~150 B |
-//! | baseline, 16 write shards | `BASELINE#<0–f>` | `<scope key>` | `scope`, `z` gzip'd baseline JSON (B) | ≤ 400 KB, enforced |
+//! | the tenant's activity (tenant-level bursts), commit sequence and live baseline generation | `RECENT#tenant#<tenant>#` | `RECENT` | `e:<event id>` = short summary JSON (keys, no entitlement) per event in the burst window; `rev` the commit sequence; `gen`; never expires | ≤ 100 × ~150 B |
+//! | baseline, 16 write shards, per tenant generation (`generations.rs`) | `BASELINE#<0–f>` | `<scope key>` (generation 0) or `G<n>#<scope key>` | `scope`, `z` gzip'd baseline JSON (B), `rev` revision | ≤ 400 KB, enforced |
+//! | what a commit or release taught the baselines (`generations.rs`) | `JOURNAL#<tenant>` | `<sequence, 12 digits>` | `id`, `d`, `lsk` (the log entry), `kind`, `s` statistic; `ttl` 7 days | tiny |
+//! | the tenants | `TENANTS` | `<tenant>` | `tenant` | tiny |
 //! | context generation pointer | `CONTEXT` | `CURRENT` | `seq` counter; `people`, `approvals`, `change_windows`, `domains` = live generation | tiny |
 //! | context item | `CONTEXT#<kind>` | `<generation, 10 digits>#<key>` | `b` JSON (domains: the domain) | < 1 KB |
 //! | dead letter | `DEADLETTER` | `<dedup key>` | `at`, `source`, `reason`, `raw` (cut to 350 KB) | ≤ 400 KB |
