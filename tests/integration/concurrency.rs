@@ -249,6 +249,29 @@ pub(crate) fn exported(s: &dyn BaselineStore) -> Vec<Value> {
         .collect()
 }
 
+/// Two exports alike to 1e-9, scope by scope.
+fn assert_same_exports(got: &[Value], want: &[Value]) {
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert!(
+            crate::aws::same_numbers(g, w, 1e-9),
+            "{}\n{g}\n{w}",
+            g["scope"]
+        );
+    }
+}
+
+/// How many of these stored events were learned (scored without being held out, and
+/// learnable at all).
+fn learned(a: &Aws, ids: &[String]) -> u64 {
+    ids.iter()
+        .filter(|id| {
+            !a.store().verdict(id).unwrap().unwrap().excluded()
+                && provguard_core::detect::learnable(&a.store().event(id).unwrap().unwrap())
+        })
+        .count() as u64
+}
+
 /// Eight invocations at once on disjoint events of one tenant: every commit is conditioned on
 /// the revisions it read, a writer that lost the race scores its event again on what is stored
 /// now, so the baselines are those of one sequential run in the order the commits took effect
@@ -340,25 +363,11 @@ fn eight_concurrent_invocations_on_disjoint_events_lose_no_update() {
             )
             .unwrap();
     }
-    let (got, want) = (exported(&a.store()), exported(reference.store()));
-    assert_eq!(got.len(), want.len());
-    for (g, w) in got.iter().zip(&want) {
-        assert!(
-            crate::aws::same_numbers(g, w, 1e-9),
-            "{}\n{g}\n{w}",
-            g["scope"]
-        );
-    }
+    assert_same_exports(&exported(&a.store()), &exported(reference.store()));
     // The tenant counted every event that was learned (none is lost to a last writer).
     let tenant = a.store().event(&ids[0]).unwrap().unwrap().tenant;
     let key = ScopeKey::tenant(&tenant);
-    let learned = ids
-        .iter()
-        .filter(|id| {
-            !a.store().verdict(id).unwrap().unwrap().excluded()
-                && provguard_core::detect::learnable(&a.store().event(id).unwrap().unwrap())
-        })
-        .count() as u64;
+    let learned = learned(&a, &ids);
     let b = a.store().baselines(std::slice::from_ref(&key)).unwrap();
     assert_eq!(b[&key].events.n, learned);
 }
@@ -525,25 +534,11 @@ fn a_rebaseline_while_ingest_goes_on_loses_nothing() {
     let again = run(&rebaseline);
     assert_eq!(again.status, provguard_rebaseline::Status::Finished);
     assert_eq!(again.caught_up, 0);
-    let rebuilt = exported(&a.store());
-    assert_eq!(after_run.len(), rebuilt.len());
-    for (g, w) in after_run.iter().zip(&rebuilt) {
-        assert!(
-            crate::aws::same_numbers(g, w, 1e-9),
-            "{}\n{g}\n{w}",
-            g["scope"]
-        );
-    }
+    assert_same_exports(&after_run, &exported(&a.store()));
     // Every learned event is counted once in the tenant's baseline.
     let tenant = a.store().event(&ids[0]).unwrap().unwrap().tenant;
     let key = ScopeKey::tenant(&tenant);
-    let learned = ids
-        .iter()
-        .filter(|id| {
-            !a.store().verdict(id).unwrap().unwrap().excluded()
-                && provguard_core::detect::learnable(&a.store().event(id).unwrap().unwrap())
-        })
-        .count() as u64;
+    let learned = learned(&a, &ids);
     let b = a.store().baselines(std::slice::from_ref(&key)).unwrap();
     assert_eq!(b[&key].events.n, learned);
 

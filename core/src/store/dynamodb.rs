@@ -171,6 +171,69 @@ fn sdk<E: std::error::Error + Send + Sync + 'static>(
     }
 }
 
+/// Errors of the calls that take a condition expression.
+trait ConditionalError {
+    fn condition_failed(&self) -> bool;
+}
+
+macro_rules! conditional_error {
+    ($($t:ty),*) => {$(
+        impl ConditionalError for $t {
+            fn condition_failed(&self) -> bool {
+                self.is_conditional_check_failed_exception()
+            }
+        }
+    )*};
+}
+
+conditional_error!(
+    aws_sdk_dynamodb::operation::put_item::PutItemError,
+    aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+    aws_sdk_dynamodb::operation::delete_item::DeleteItemError
+);
+
+/// Whether a conditional call went through (`true`) or found its condition false (`false`);
+/// any other failure is an error of `op`.
+fn condition_held<T, E, R>(
+    sent: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+    op: &'static str,
+) -> Result<bool, StoreError>
+where
+    E: ConditionalError + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match sent {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(E::condition_failed) => Ok(false),
+        Err(e) => Err(sdk(op)(e)),
+    }
+}
+
+/// Why a transaction was cancelled: `None` when it was not, else each item's reason code in
+/// item order.
+fn cancellation_codes<R>(
+    err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
+) -> Option<Vec<Option<String>>> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(tc)) => Some(
+            tc.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().map(str::to_owned))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Whether a cancellation reason says another writer got there first (a revision condition,
+/// or a transaction holding the item at that moment).
+fn lost_race(code: &Option<String>) -> bool {
+    matches!(
+        code.as_deref(),
+        Some("ConditionalCheckFailed" | "TransactionConflict")
+    )
+}
+
 fn table_err(op: &'static str, e: TableError) -> StoreError {
     StoreError::DynamoDb {
         op,
@@ -661,16 +724,10 @@ impl DynamoDbStore {
                         .set_expression_attribute_values(values)
                         .send(),
                 );
-                match put {
-                    Ok(_) => Ok(TABLE_SCHEMA),
+                match condition_held(put, "PutItem")? {
+                    true => Ok(TABLE_SCHEMA),
                     // Another host stamped it first: read what it wrote.
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                    {
-                        self.check_schema()
-                    }
-                    Err(e) => Err(sdk("PutItem")(e)),
+                    false => self.check_schema(),
                 }
             }
         }
@@ -1046,16 +1103,7 @@ impl DynamoDbStore {
                 .expression_attribute_values(":g", num(generation))
                 .send(),
         );
-        let won = match flipped {
-            Ok(_) => true,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                false
-            }
-            Err(e) => return Err(sdk("UpdateItem")(e)),
-        };
+        let won = condition_held(flipped, "UpdateItem")?;
         // Then the generations readers no longer use are deleted: the older ones when this
         // import won, else its own (a newer import won meanwhile).
         let mut deletes = Vec::new();
@@ -1287,15 +1335,8 @@ impl BaselineStore for DynamoDbStore {
                     .send(),
             );
             if let Err(err) = sent {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
-                    err.as_service_error()
-                {
-                    if let Some(i) = tc.cancellation_reasons().iter().position(|r| {
-                        matches!(
-                            r.code(),
-                            Some("ConditionalCheckFailed" | "TransactionConflict")
-                        )
-                    }) {
+                if let Some(codes) = cancellation_codes(&err) {
+                    if let Some(i) = codes.iter().position(lost_race) {
                         let what = chunk.get(i).map_or("a baseline", |(k, _)| k.as_str());
                         return Err(StoreError::Conflict {
                             what: format!("the baseline {what}"),
@@ -1476,15 +1517,9 @@ impl DeadLetterStore for DynamoDbStore {
                 .expression_attribute_names("#pk", "pk")
                 .send(),
         );
-        match put {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(sdk("PutItem")(e)),
+        match condition_held(put, "PutItem")? {
+            true => Ok(()),
+            false => Ok(()),
         }
     }
 
@@ -1848,18 +1883,12 @@ impl Ledger for DynamoDbStore {
                 Ok(CommitOutcome::Written)
             }
             Err(err) => {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
-                    err.as_service_error()
-                {
-                    let codes: Vec<Option<&str>> =
-                        tc.cancellation_reasons().iter().map(|r| r.code()).collect();
-                    if codes.first() == Some(&Some("ConditionalCheckFailed")) {
+                if let Some(codes) = cancellation_codes(&err) {
+                    if codes.first().and_then(Option::as_deref) == Some("ConditionalCheckFailed") {
                         return Ok(CommitOutcome::Duplicate);
                     }
                     // A revision moved, or another transaction held an item at that moment.
-                    if codes.iter().any(|c| {
-                        matches!(c, Some("ConditionalCheckFailed" | "TransactionConflict"))
-                    }) {
+                    if codes.iter().any(lost_race) {
                         return Ok(CommitOutcome::Conflict);
                     }
                 }
@@ -1923,19 +1952,15 @@ impl PublishGuard for DynamoDbStore {
                 .expression_attribute_values(":stale", num(now - CLAIM_STALE_SECS))
                 .send(),
         );
-        match put {
-            Ok(_) => Ok(Claim::Granted),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+        match condition_held(put, "PutItem").map_err(AlertError::Guard)? {
+            true => Ok(Claim::Granted),
+            false => {
                 let held = self.get(Self::claim_key(event_id))?;
                 Ok(match held.as_ref().and_then(|i| get_s(i, "state")) {
                     Some("sent") => Claim::Published,
                     _ => Claim::InFlight,
                 })
             }
-            Err(e) => Err(AlertError::Guard(sdk("PutItem")(e))),
         }
     }
 
@@ -1971,16 +1996,9 @@ impl PublishGuard for DynamoDbStore {
                 .expression_attribute_values(":pending", s("pending"))
                 .send(),
         );
-        match deleted {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(AlertError::Guard(sdk("DeleteItem")(e))),
-        }
+        // Already released or sent: nothing to give back.
+        condition_held(deleted, "DeleteItem").map_err(AlertError::Guard)?;
+        Ok(())
     }
 }
 

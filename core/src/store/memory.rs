@@ -378,32 +378,7 @@ impl Erase for MemoryStore {
 }
 
 /// One writer: a rebuild replaces the baselines as it found them.
-impl Rebuild for MemoryStore {
-    fn begin_rebuild(&self) -> Result<Option<Cut>, StoreError> {
-        Ok(None)
-    }
-
-    fn scan_rebuild(
-        &self,
-        since: DateTime<Utc>,
-        _cut: Option<&Cut>,
-        f: &mut dyn FnMut(Event, bool),
-    ) -> Result<u64, StoreError> {
-        self.scan_events(since, f)
-    }
-
-    fn finish_rebuild(
-        &self,
-        _cut: Option<&Cut>,
-        all: HashMap<ScopeKey, Baseline>,
-        _catch_up: &mut CatchUp<'_>,
-        pool: Option<f64>,
-    ) -> Result<usize, StoreError> {
-        let all = with_pool(all, pool);
-        self.replace_baselines(&all)?;
-        Ok(all.len())
-    }
-}
+impl Rebuild for MemoryStore {}
 
 impl Ledger for MemoryStore {
     fn snapshot(&self, req: &ReadRequest<'_>) -> Result<Snapshot, StoreError> {

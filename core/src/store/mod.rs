@@ -257,11 +257,14 @@ pub type CatchUp<'a> =
 
 /// Rebuilding every baseline from the log (rebaseline) without losing what other writers learn
 /// meanwhile.
-pub trait Rebuild {
+/// The defaults suit a store with one writer: no cut, the log as it is, the set replaced.
+pub trait Rebuild: EventStore + BaselineStore {
     /// Starts a rebuild. `None` where the store keeps other writers out until
     /// [`Rebuild::finish_rebuild`] (SQLite holds its write lock; memory has one writer);
     /// otherwise where each tenant stands now.
-    fn begin_rebuild(&self) -> Result<Option<Cut>, StoreError>;
+    fn begin_rebuild(&self) -> Result<Option<Cut>, StoreError> {
+        Ok(None)
+    }
     /// Calls `f` for every event at or after `since`, oldest first, with whether it stays out
     /// of the rebuild: it had not been learned by the cut (it alerted and was not released by
     /// then, or it was committed after it, or its tenant is not in the cut).
@@ -270,7 +273,10 @@ pub trait Rebuild {
         since: DateTime<Utc>,
         cut: Option<&Cut>,
         f: &mut dyn FnMut(Event, bool),
-    ) -> Result<u64, StoreError>;
+    ) -> Result<u64, StoreError> {
+        let _ = cut;
+        self.scan_events(since, f)
+    }
     /// Makes the rebuilt baselines live, learning first (`catch_up`) what was committed after
     /// the cut; `pool`: the half-life to build the scope pooled over the tenants with, from
     /// their rebuilt scopes (`None`: no pooled scope). Returns the scopes written.
@@ -280,7 +286,12 @@ pub trait Rebuild {
         all: HashMap<ScopeKey, Baseline>,
         catch_up: &mut CatchUp<'_>,
         pool: Option<f64>,
-    ) -> Result<usize, StoreError>;
+    ) -> Result<usize, StoreError> {
+        let _ = (cut, catch_up);
+        let all = with_pool(all, pool);
+        self.replace_baselines(&all)?;
+        Ok(all.len())
+    }
 }
 
 /// `all` with the scope pooled over its tenants added (`pool`: its half-life), for stores

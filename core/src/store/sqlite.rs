@@ -691,15 +691,6 @@ impl Rebuild for SqliteStore {
         Ok(None)
     }
 
-    fn scan_rebuild(
-        &self,
-        since: DateTime<Utc>,
-        _cut: Option<&Cut>,
-        f: &mut dyn FnMut(Event, bool),
-    ) -> Result<u64, StoreError> {
-        self.scan_events(since, f)
-    }
-
     fn finish_rebuild(
         &self,
         _cut: Option<&Cut>,

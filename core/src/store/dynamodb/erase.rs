@@ -21,29 +21,21 @@ impl DynamoDbStore {
     /// Removes one event's entry from a recent list (moving its revision on, so a commit that
     /// read the list before is scored again).
     fn drop_recent_entry(&self, k: Item, event_id: &str) -> Result<(), StoreError> {
-        self.rt
-            .block_on(
-                self.client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(k))
-                    .update_expression("REMOVE #e ADD #rev :one")
-                    .condition_expression("attribute_exists(pk)")
-                    .expression_attribute_names("#e", recent_attr(event_id))
-                    .expression_attribute_names("#rev", REV)
-                    .expression_attribute_values(":one", num(1))
-                    .send(),
-            )
-            .map(|_| ())
-            .or_else(|e| {
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception())
-                {
-                    Ok(())
-                } else {
-                    Err(sdk("UpdateItem")(e))
-                }
-            })
+        let sent = self.rt.block_on(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(k))
+                .update_expression("REMOVE #e ADD #rev :one")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#e", recent_attr(event_id))
+                .expression_attribute_names("#rev", REV)
+                .expression_attribute_values(":one", num(1))
+                .send(),
+        );
+        // A list that is gone already holds nothing of the event.
+        condition_held(sent, "UpdateItem")?;
+        Ok(())
     }
 }
 

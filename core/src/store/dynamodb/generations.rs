@@ -512,16 +512,7 @@ impl DynamoDbStore {
                 .set_expression_attribute_values(Some(values))
                 .send(),
         );
-        match sent {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk("UpdateItem")(e)),
-        }
+        condition_held(sent, "UpdateItem")
     }
 
     /// Reads the baselines among `keys` (all of `tenant`) in its live generation, lets `apply`
@@ -595,21 +586,10 @@ impl DynamoDbStore {
                 }
                 Ok(Some(m))
             }
-            Err(err) => {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
-                    err.as_service_error()
-                {
-                    if tc.cancellation_reasons().iter().any(|r| {
-                        matches!(
-                            r.code(),
-                            Some("ConditionalCheckFailed" | "TransactionConflict")
-                        )
-                    }) {
-                        return Ok(None);
-                    }
-                }
-                Err(sdk("TransactWriteItems")(err))
-            }
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) if codes.iter().any(lost_race) => Ok(None),
+                _ => Err(sdk("TransactWriteItems")(err)),
+            },
         }
     }
 

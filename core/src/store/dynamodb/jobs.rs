@@ -120,21 +120,14 @@ impl DynamoDbStore {
                 .expression_attribute_values(":prev", num(prev as i64))
                 .send(),
         );
-        match put {
-            Ok(_) => {
-                if prev > 0 {
-                    self.delete_partition(&rebaseline_stage_pk(prev))?;
-                }
-                Ok(true)
+        if condition_held(put, "PutItem")? {
+            if prev > 0 {
+                self.delete_partition(&rebaseline_stage_pk(prev))?;
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                self.delete_partition(&pk)?;
-                Ok(false)
-            }
-            Err(e) => Err(sdk("PutItem")(e)),
+            Ok(true)
+        } else {
+            self.delete_partition(&pk)?;
+            Ok(false)
         }
     }
 
@@ -153,15 +146,11 @@ impl DynamoDbStore {
                     .expression_attribute_values(":seq", num(seq as i64))
                     .send(),
             );
-            match deleted {
-                Ok(_) => self.delete_partition(&rebaseline_stage_pk(seq))?,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
+            match condition_held(deleted, "DeleteItem")? {
+                true => self.delete_partition(&rebaseline_stage_pk(seq))?,
+                false => {
                     return Ok(false);
                 }
-                Err(e) => return Err(sdk("DeleteItem")(e)),
             }
         }
         let mut last = key("REBASELINE", "LAST");
@@ -216,18 +205,12 @@ impl DynamoDbStore {
                 .expression_attribute_values(":stale", num(at.timestamp() - REMEDIATION_STALE_SECS))
                 .send(),
         );
-        match put {
-            Ok(_) => Ok(RemediationStart::Begun),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(RemediationStart::Existing(
-                    self.remediation(event_id, remedy)?
-                        .unwrap_or(RemediationState::Running),
-                ))
-            }
-            Err(e) => Err(sdk("PutItem")(e)),
+        match condition_held(put, "PutItem")? {
+            true => Ok(RemediationStart::Begun),
+            false => Ok(RemediationStart::Existing(
+                self.remediation(event_id, remedy)?
+                    .unwrap_or(RemediationState::Running),
+            )),
         }
     }
 
@@ -327,16 +310,7 @@ impl DynamoDbStore {
                 .expression_attribute_values(":ttl", num(at.timestamp() + RATE_TTL_SECS))
                 .send(),
         );
-        match updated {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk("UpdateItem")(e)),
-        }
+        condition_held(updated, "UpdateItem")
     }
 
     /// Remediations executed in the UTC hour of `at`.
@@ -380,16 +354,7 @@ impl DynamoDbStore {
                 .expression_attribute_values(":now", num(now.timestamp()))
                 .send(),
         );
-        match put {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk("PutItem")(e)),
-        }
+        condition_held(put, "PutItem")
     }
 
     /// Gives a claim back when processing failed, so the sender's retry is not refused.
