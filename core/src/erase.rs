@@ -86,6 +86,13 @@ pub fn redact(v: &Verdict, erased: &HashSet<&str>, subject: &str) -> Option<Verd
     Some(out)
 }
 
+/// A verdict's body as the stores keep it (its feedback kept apart).
+pub fn stored_body(v: &Verdict) -> Result<String, serde_json::Error> {
+    let mut v = v.clone();
+    v.feedback = None;
+    serde_json::to_string(&v)
+}
+
 /// Whether a verdict names the subject or lists an erased event.
 pub fn mentions(v: &Verdict, erased: &HashSet<String>, subject: &str) -> bool {
     v.history.iter().any(|s| erased.contains(&s.id))

@@ -1183,19 +1183,8 @@ impl EventStore for DynamoDbStore {
         since: DateTime<Utc>,
         f: &mut dyn FnMut(Event, bool),
     ) -> Result<u64, StoreError> {
-        let mut n = 0u64;
-        let mut start: Option<String> = None;
-        loop {
-            let (events, next) = self.scan_events_page(since, start.as_deref(), 1_000)?;
-            for (e, excluded) in events {
-                n += 1;
-                f(e, excluded);
-            }
-            match next {
-                Some(k) => start = Some(k),
-                None => return Ok(n),
-            }
-        }
+        // A scan with no cut: each event with whether it is held out now.
+        self.scan_rebuild(since, None, f)
     }
 }
 

@@ -645,9 +645,7 @@ impl Erase for SqliteStore {
             append_audit(&tx, AuditKind::Erasure, &e.id, ms(at), audit::ERASED)?;
         }
         for v in redacted {
-            let mut v = v.clone();
-            v.feedback = None;
-            let body = serde_json::to_string(&v)?;
+            let body = crate::erase::stored_body(v)?;
             let n = tx.execute(
                 "UPDATE verdicts SET body = ?2 WHERE event_id = ?1",
                 params![v.event_id, body],

@@ -175,9 +175,7 @@ impl Erase for DynamoDbStore {
         self.batch_write(confirm)?;
         // Other alerts, without the erased events in their history.
         for v in redacted {
-            let mut v = v.clone();
-            v.feedback = None;
-            let body = serde_json::to_string(&v)?;
+            let body = crate::erase::stored_body(v)?;
             let mut keys = vec![key(event_pk(&v.event_id), "VERDICT")];
             if v.alert {
                 keys.push(key(alerts_pk(v.time), time_sk(v.time, &v.event_id)));
